@@ -1,0 +1,215 @@
+//! Typed configuration from environment variables (envy), one prefix per service.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required environment variable {0}")]
+    Missing(String),
+    #[error("invalid environment variable {name}: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+/// Loads `T` from the variables starting with `prefix` (e.g. `AUTH_`). Field `port`
+/// reads `AUTH_PORT`. Errors name the full variable.
+pub fn from_env<T: DeserializeOwned>(prefix: &str) -> Result<T, ConfigError> {
+    from_iter(prefix, std::env::vars())
+}
+
+/// Same as [`from_env`] over an explicit set of variables (used by tests and tools).
+pub fn from_iter<T, I>(prefix: &str, vars: I) -> Result<T, ConfigError>
+where
+    T: DeserializeOwned,
+    I: IntoIterator<Item = (String, String)>,
+{
+    // Empty values count as unset, so `AUTH_PORT=` falls back to the default.
+    let vars = vars.into_iter().filter(|(_, v)| !v.is_empty());
+    envy::prefixed(prefix)
+        .from_iter(vars)
+        .map_err(|err| match err {
+            envy::Error::MissingValue(field) => {
+                ConfigError::Missing(format!("{prefix}{}", field.to_uppercase()))
+            }
+            envy::Error::Custom(msg) => custom_error(prefix, &msg),
+        })
+}
+
+/// envy reports bad values as "... while parsing value 'x' provided by FIELD";
+/// turn that into the full variable name.
+fn custom_error(prefix: &str, msg: &str) -> ConfigError {
+    match msg.rsplit_once(" provided by ") {
+        Some((reason, field)) => ConfigError::Invalid {
+            name: format!("{prefix}{}", field.to_uppercase()),
+            // Never echo the value itself: it may be a secret.
+            reason: reason
+                .split(" while parsing value")
+                .next()
+                .unwrap_or(reason)
+                .to_owned(),
+        },
+        None => ConfigError::Invalid {
+            name: format!("{prefix}*"),
+            reason: msg.to_owned(),
+        },
+    }
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Settings every service has, read with the service's prefix (`AUTH_PORT`, …),
+/// falling back to the unprefixed shared name where one exists (`DATABASE_URL`,
+/// `LOG_LEVEL`) so a container can use the short names.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    #[serde(default = "default_host")]
+    pub host: String,
+    pub port: Option<u16>,
+    pub database_url: Option<Secret>,
+    #[serde(default = "default_true")]
+    pub run_migrations: bool,
+    #[serde(default = "default_pool_size")]
+    pub db_pool_size: u32,
+    pub log_level: Option<String>,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+    /// Largest JSON body accepted, in bytes.
+    #[serde(default = "default_json_limit")]
+    pub json_limit_bytes: usize,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SharedEnv {
+    database_url: Option<Secret>,
+    log_level: Option<String>,
+}
+
+impl ServerSettings {
+    /// Reads the prefixed settings and fills gaps from the shared names.
+    pub fn from_env(prefix: &str) -> Result<Self, ConfigError> {
+        Self::from_iter(prefix, std::env::vars().collect::<Vec<_>>())
+    }
+
+    pub fn from_iter(prefix: &str, vars: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        let mut settings: Self = from_iter(prefix, vars.clone())?;
+        let shared: SharedEnv = from_iter("", vars)?;
+        settings.database_url = settings.database_url.or(shared.database_url);
+        settings.log_level = settings.log_level.or(shared.log_level);
+        Ok(settings)
+    }
+
+    /// The database URL, or the embedded SQLite default for this service.
+    pub fn database_url_or(&self, default: &str) -> String {
+        self.database_url
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_else(|| default.to_owned())
+    }
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_pool_size() -> u32 {
+    8
+}
+
+fn default_shutdown_timeout() -> u64 {
+    30
+}
+
+fn default_json_limit() -> usize {
+    1024 * 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn prefixed_values_win_over_shared_ones() {
+        let s = ServerSettings::from_iter(
+            "AUTH_",
+            vars(&[
+                ("AUTH_PORT", "9000"),
+                ("DATABASE_URL", "postgres://shared"),
+                ("AUTH_DATABASE_URL", "sqlite://own.db"),
+                ("LOG_LEVEL", "debug"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.port, Some(9000));
+        assert_eq!(s.database_url_or("x"), "sqlite://own.db");
+        assert_eq!(s.log_level.as_deref(), Some("debug"));
+        assert!(s.run_migrations);
+    }
+
+    #[test]
+    fn invalid_value_names_the_variable() {
+        let err = ServerSettings::from_iter("AUTH_", vars(&[("AUTH_PORT", "eighty")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("AUTH_PORT"), "{msg}");
+    }
+
+    #[test]
+    fn missing_value_names_the_variable() {
+        #[derive(Debug, Deserialize)]
+        struct Needs {
+            #[allow(dead_code)]
+            signing_key_file: String,
+        }
+        let err = from_iter::<Needs, _>("AUTH_", vars(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing required environment variable AUTH_SIGNING_KEY_FILE"
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
+    }
+}

@@ -1,0 +1,90 @@
+//! Extractor configuration so malformed input becomes problem+json, not actix's plain text.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::web;
+use actix_web::HttpRequest;
+
+use crate::error::{ApiError, FieldError};
+
+/// JSON bodies: 413 over `limit`, 415 for a non-JSON content type, 400 for broken JSON,
+/// 422 for well-formed JSON of the wrong shape (unknown field, wrong type, missing field).
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| json_error(err).into())
+}
+
+pub fn json_error(err: JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::payload_too_large(
+            format!("body of {length} bytes exceeds the limit of {limit} bytes"),
+        ),
+        JsonPayloadError::Overflow { limit } => {
+            ApiError::payload_too_large(format!("body exceeds the limit of {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::unsupported_media_type("expected Content-Type: application/json")
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            let (field, message) = split_serde_message(&e.to_string());
+            ApiError::validation(vec![FieldError::new(field, message)])
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"))
+        }
+        JsonPayloadError::Payload(e) => {
+            ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
+        }
+        other => ApiError::bad_request("bad_body", other.to_string()),
+    }
+}
+
+/// serde messages look like "unknown field `colour`, expected one of ..." or
+/// "missing field `email` at line 1 column 2": pull out the field name when there is one.
+fn split_serde_message(msg: &str) -> (String, String) {
+    let msg = msg.split(" at line ").next().unwrap_or(msg).to_owned();
+    let field = msg
+        .split('`')
+        .nth(1)
+        .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
+        .unwrap_or("body")
+        .to_owned();
+    (field, msg)
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req: &HttpRequest| {
+        ApiError::bad_request("bad_query", format!("invalid query string: {err}")).into()
+    })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err: PathError, _req: &HttpRequest| {
+        // An id that cannot exist is simply not found.
+        let _ = err;
+        ApiError::not_found("no such resource").into()
+    })
+}
+
+/// Registers the extractor configs on an app (or scope).
+pub fn configure_extractors(cfg: &mut web::ServiceConfig, json_limit: usize) {
+    cfg.app_data(json_config(json_limit))
+        .app_data(query_config())
+        .app_data(path_config());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_name_the_field() {
+        let (f, m) =
+            split_serde_message("unknown field `colour`, expected `name` at line 1 column 10");
+        assert_eq!(f, "colour");
+        assert_eq!(m, "unknown field `colour`, expected `name`");
+        let (f, _) =
+            split_serde_message("invalid type: integer `3`, expected a string at line 1 column 2");
+        assert_eq!(f, "body");
+    }
+}

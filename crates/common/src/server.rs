@@ -1,0 +1,274 @@
+//! The HTTP scaffolding every service shares: one `app()` builder (middleware,
+//! extractor configs, health routes, OpenAPI + Swagger UI, JSON 404) and a runner
+//! that drains gracefully on SIGTERM/SIGINT.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::guard::{self, GuardContext};
+use actix_web::middleware::from_fn;
+use actix_web::{web as aweb, App, HttpRequest, HttpResponse};
+use paperclip::actix::{web, OpenApiExt};
+use paperclip::v2::models::{DefaultApiRaw, Info};
+use slog::Logger;
+
+use crate::config::ServerSettings;
+use crate::error::ApiError;
+use crate::health::{self, Readiness};
+use crate::http::configure_extractors;
+use crate::middleware::request_context;
+
+/// What `app()` needs to know about a service.
+#[derive(Clone)]
+pub struct AppContext {
+    /// Short name, e.g. `auth`.
+    pub service: &'static str,
+    /// Public path prefix, e.g. `/api/v1/auth`.
+    pub prefix: &'static str,
+    pub title: &'static str,
+    pub logger: Logger,
+    pub readiness: Readiness,
+    pub json_limit: usize,
+}
+
+/// The files Swagger UI is made of; anything else under `/docs/` is a 404 (the UI
+/// handler of paperclip panics on unknown names, so it never sees them).
+const SWAGGER_FILES: &[&str] = &[
+    "index.html",
+    "swagger-ui.css",
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "swagger-ui.js",
+    "swagger-ui-es-bundle.js",
+    "swagger-ui-es-bundle-core.js",
+    "oauth2-redirect.html",
+    "favicon-16x16.png",
+    "favicon-32x32.png",
+];
+
+/// Builds a service's App: `routes` registers the service's own routes inside its
+/// prefix scope. Add the service's state with `.app_data()` on the result.
+pub fn app(
+    ctx: &AppContext,
+    routes: fn(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let logger = ctx.logger.clone();
+    let spec_path = format!("{}/openapi.json", ctx.prefix);
+    let docs_path = format!("{}/docs", ctx.prefix);
+    let spec = DefaultApiRaw {
+        info: Info {
+            title: ctx.title.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            description: Some(format!("The PeerMesh {} service.", ctx.service)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+
+    App::new()
+        .wrap(from_fn(move |req, next| {
+            request_context(logger.clone(), req, next)
+        }))
+        .configure(|cfg| configure_extractors(cfg, ctx.json_limit))
+        .app_data(aweb::Data::new(ctx.readiness.clone()))
+        .service(
+            aweb::resource(format!("{docs_path}/{{filename:.*}}"))
+                .guard(guard::fn_guard(unknown_swagger_file))
+                .to(not_found),
+        )
+        .default_service(aweb::to(not_found))
+        .wrap_api_with_spec(spec)
+        .with_json_spec_v3_at(&spec_path)
+        .with_swagger_ui_at(&docs_path)
+        .route("/health", web::get().to(health::health))
+        .route("/ready", web::get().to(health::ready))
+        .service(
+            web::scope(ctx.prefix)
+                .route("/health", web::get().to(health::health))
+                .route("/ready", web::get().to(health::ready))
+                .configure(routes),
+        )
+        .build()
+}
+
+fn unknown_swagger_file(ctx: &GuardContext<'_>) -> bool {
+    let path = ctx.head().uri.path();
+    let name = path.rsplit('/').next().unwrap_or_default();
+    !SWAGGER_FILES.contains(&name)
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Binds `host:port` (port 0 picks a free one).
+pub fn bind(settings: &ServerSettings, default_port: u16) -> std::io::Result<TcpListener> {
+    let port = settings.port.unwrap_or(default_port);
+    TcpListener::bind((settings.host.as_str(), port))
+}
+
+/// Serves until SIGTERM or SIGINT, then drains: `/ready` turns 503, listeners close,
+/// in-flight requests get the shutdown timeout to finish.
+pub async fn run_until_stopped(
+    server: Server,
+    readiness: Readiness,
+    logger: Logger,
+) -> std::io::Result<()> {
+    let handle = server.handle();
+    let watcher = tokio::spawn(async move {
+        let signal = wait_for_signal().await;
+        slog::info!(logger, "shutting down"; "signal" => signal);
+        readiness.start_draining();
+        handle.stop(true).await;
+    });
+    let result = server.await;
+    watcher.abort();
+    result
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return "none";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "ctrl-c"
+}
+
+/// A built, listening service: tests read its port, `main` runs it until a signal.
+pub struct Application {
+    port: u16,
+    server: Server,
+    readiness: Readiness,
+    logger: Logger,
+}
+
+impl Application {
+    /// Starts serving on `listener`. `state` registers the service's own app data.
+    pub fn start<S>(
+        ctx: AppContext,
+        listener: TcpListener,
+        settings: &ServerSettings,
+        routes: fn(&mut web::ServiceConfig),
+        state: S,
+    ) -> std::io::Result<Self>
+    where
+        S: Fn(&mut aweb::ServiceConfig) + Clone + Send + 'static,
+    {
+        let port = listener.local_addr()?.port();
+        let readiness = ctx.readiness.clone();
+        let logger = ctx.logger.clone();
+        let workers = settings
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1);
+        // Signals are ours to handle (see `run_until_stopped`).
+        let server = actix_web::HttpServer::new(move || {
+            let state = state.clone();
+            app(&ctx, routes).configure(move |cfg| state(cfg))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .workers(workers)
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_secs(30))
+        .keep_alive(Duration::from_secs(75))
+        .run();
+        Ok(Self {
+            port,
+            server,
+            readiness,
+            logger,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server from elsewhere (tests).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        run_until_stopped(self.server, self.readiness, self.logger).await
+    }
+}
+
+pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The whole of a service's `main`: read settings, start JSON logging, build, serve
+/// until SIGTERM/SIGINT. Exits non-zero, with the reason logged, when start-up fails.
+pub fn main<T, L, B, Fut>(service: &'static str, load: L, build: B) -> std::process::ExitCode
+where
+    L: FnOnce() -> Result<T, StartupError>,
+    T: HasServerSettings,
+    B: FnOnce(T, Logger) -> Fut,
+    Fut: std::future::Future<Output = Result<Application, StartupError>>,
+{
+    let settings = match load() {
+        Ok(s) => s,
+        Err(err) => return fail(service, None, &err.to_string()),
+    };
+    let level = settings.server().log_level.clone();
+    let (logger, _guard) = match crate::logging::init(service, level.as_deref()) {
+        Ok(pair) => pair,
+        Err(err) => return fail(service, None, &err),
+    };
+    let result = actix_web::rt::System::new().block_on(async {
+        let app = build(settings, logger.clone()).await?;
+        slog::info!(logger, "listening"; "port" => app.port());
+        app.run_until_stopped().await?;
+        slog::info!(logger, "stopped");
+        Ok::<(), StartupError>(())
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => fail(service, Some(&logger), &err.to_string()),
+    }
+}
+
+fn fail(service: &'static str, logger: Option<&Logger>, reason: &str) -> std::process::ExitCode {
+    match logger {
+        Some(logger) => slog::crit!(logger, "cannot start"; "error" => reason),
+        None => {
+            if let Ok((logger, _guard)) = crate::logging::init(service, None) {
+                slog::crit!(logger, "cannot start"; "error" => reason);
+            }
+        }
+    }
+    std::process::ExitCode::FAILURE
+}
+
+/// Service settings that embed the shared server settings.
+pub trait HasServerSettings {
+    fn server(&self) -> &ServerSettings;
+}

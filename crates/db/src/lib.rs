@@ -1,0 +1,368 @@
+//! Database plumbing shared by the services — and nothing about their tables: the
+//! backend chosen from the URL (SQLite or PostgreSQL, same binary), a pool with the
+//! SQLite pragmas set on every connection, the migration runner, and a way to run
+//! blocking diesel code off the async threads.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+use peermesh_common::ApiError;
+
+/// One connection to whichever backend the URL named.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    #[error("connecting to the database: {0}")]
+    Connect(String),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl DbError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DbError::Query(diesel::result::Error::NotFound))
+    }
+
+    /// A unique constraint was violated (e.g. an email already taken).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Unexpected database failures are 500s (logged, never shown); an exhausted pool is
+/// a 503 so clients and the gateway can retry.
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Pool(_) => ApiError::service_unavailable(
+                "database_busy",
+                "the database is busy; retry shortly",
+            ),
+            DbError::Query(diesel::result::Error::NotFound) => {
+                ApiError::not_found("no such resource")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Where a URL points, decided by its scheme alone: a typo never creates a stray file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    /// Path of the SQLite file.
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DbTarget {
+    pub fn parse(url: &str) -> Result<Self, DbError> {
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                return Err(DbError::InvalidUrl(
+                    "a SQLite URL needs a file path (sqlite://data/service.db); \
+                     :memory: would give every pooled connection its own database"
+                        .into(),
+                ));
+            }
+            return Ok(DbTarget::Sqlite(path.to_owned()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbTarget::Postgres(url.to_owned()));
+        }
+        Err(DbError::InvalidUrl(
+            "the database URL must start with sqlite:// or postgres://".into(),
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbTarget::Sqlite(_) => Backend::Sqlite,
+            DbTarget::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// SQLite settings applied to every pooled connection (they are per connection).
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA synchronous = NORMAL;";
+
+/// Opens connections of the backend the URL named.
+pub struct ConnectionManager {
+    target: DbTarget,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        match &self.target {
+            DbTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)
+                    .map_err(|e| DbError::Connect(e.to_string()))?;
+                conn.batch_execute(SQLITE_PRAGMAS)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DbTarget::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Pg)
+                .map_err(|e| DbError::Connect(e.to_string())),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// A service's migrations, one folder per backend with the same names.
+pub struct Migrations {
+    pub sqlite: EmbeddedMigrations,
+    pub postgres: EmbeddedMigrations,
+}
+
+/// Lends a `'static` embedded migration set to diesel, which wants it by value.
+struct Source(&'static EmbeddedMigrations);
+
+impl<DB: diesel::backend::Backend> diesel::migration::MigrationSource<DB> for Source {
+    fn migrations(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+        <EmbeddedMigrations as diesel::migration::MigrationSource<DB>>::migrations(self.0)
+    }
+}
+
+pub type DbPool = Pool<ConnectionManager>;
+pub type PooledConn = PooledConnection<ConnectionManager>;
+
+/// The pool plus what it needs to know about the service's schema.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    backend: Backend,
+    migrations: &'static Migrations,
+}
+
+impl Db {
+    /// Connects (creating the SQLite file and its folder if needed); does not migrate.
+    pub fn connect(
+        url: &str,
+        pool_size: u32,
+        migrations: &'static Migrations,
+    ) -> Result<Self, DbError> {
+        let target = DbTarget::parse(url)?;
+        if let DbTarget::Sqlite(path) = &target {
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DbError::Connect(format!("creating {}: {e}", dir.display())))?;
+            }
+            // WAL sticks to the file: set it once, before the pool opens connections.
+            let mut conn =
+                SqliteConnection::establish(path).map_err(|e| DbError::Connect(e.to_string()))?;
+            conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+        }
+        let backend = target.backend();
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .build(ConnectionManager { target })?;
+        Ok(Self {
+            pool,
+            backend,
+            migrations,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Pool statistics: (connections open, idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
+        let mut conn = self.pool.get()?;
+        let migrations = self.migrations;
+        let applied = match &mut *conn {
+            DbConnection::Sqlite(c) => c
+                .run_pending_migrations(Source(&migrations.sqlite))
+                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+            DbConnection::Pg(c) => c
+                .run_pending_migrations(Source(&migrations.postgres))
+                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        };
+        applied.map_err(|e| DbError::Migration(e.to_string()))
+    }
+
+    /// Runs blocking database work on the blocking pool, never on an async worker.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Like [`Db::run`] inside a write transaction; on SQLite it starts with
+    /// `BEGIN IMMEDIATE` so two writers never deadlock upgrading a read lock.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, f)).await
+    }
+
+    /// The readiness check for [`peermesh_common::health::Readiness::with_check`].
+    pub fn ready_check(
+        &self,
+    ) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+           + Send
+           + Sync
+           + 'static {
+        let db = self.clone();
+        move || {
+            let db = db.clone();
+            Box::pin(async move { db.check_ready().await })
+        }
+    }
+
+    /// Readiness: the database answers and no migration is pending.
+    pub async fn check_ready(&self) -> Result<(), String> {
+        let migrations = self.migrations;
+        self.run(move |conn| {
+            conn.batch_execute("SELECT 1")?;
+            let pending = match conn {
+                DbConnection::Sqlite(c) => c.has_pending_migration(Source(&migrations.sqlite)),
+                DbConnection::Pg(c) => c.has_pending_migration(Source(&migrations.postgres)),
+            }
+            .map_err(|e| DbError::Migration(e.to_string()))?;
+            if pending {
+                return Err(DbError::Migration("migrations are pending".into()));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn write_transaction<T, F>(conn: &mut DbConnection, f: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_backend_by_scheme() {
+        assert_eq!(
+            DbTarget::parse("sqlite://data/auth.db").unwrap(),
+            DbTarget::Sqlite("data/auth.db".into())
+        );
+        assert_eq!(
+            DbTarget::parse("sqlite:///var/lib/x.db?mode=rwc").unwrap(),
+            DbTarget::Sqlite("/var/lib/x.db".into())
+        );
+        assert_eq!(
+            DbTarget::parse("postgresql://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert!(DbTarget::parse("postgress://typo/db").is_err());
+        assert!(DbTarget::parse("data/auth.db").is_err());
+        assert!(DbTarget::parse("sqlite://:memory:").is_err());
+    }
+}
+
+/// Opens a service's database from its settings and applies its migrations unless
+/// they are switched off (`<PREFIX>RUN_MIGRATIONS=false`).
+pub fn open(
+    settings: &peermesh_common::config::ServerSettings,
+    default_url: &str,
+    migrations: &'static Migrations,
+    logger: &slog::Logger,
+) -> Result<Db, DbError> {
+    let url = settings.database_url_or(default_url);
+    let db = Db::connect(&url, settings.db_pool_size, migrations)?;
+    slog::info!(logger, "database connected"; "backend" => format!("{:?}", db.backend()));
+    if settings.run_migrations {
+        let applied = db.migrate()?;
+        if !applied.is_empty() {
+            slog::info!(logger, "migrations applied"; "versions" => applied.join(","));
+        }
+    }
+    Ok(db)
+}
