@@ -282,6 +282,9 @@ impl JwtValidator {
         match (keys.keys.get(kid), fetch_error) {
             (Some(key), _) => Ok(key.clone()),
             (None, Some(err)) if keys.fetched_at.is_none() => Err(err),
+            (None, None) if keys.fetched_at.is_none() => Err(JwtError::KeysUnavailable(
+                "signing keys have not been fetched yet".into(),
+            )),
             (None, _) => Err(JwtError::UnknownKey),
         }
     }

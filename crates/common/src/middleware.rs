@@ -59,13 +59,14 @@ pub async fn request_context(
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut()
         .insert(RequestLogger(req_logger.clone()));
-    let http_req = req.request().clone();
-
+    // Handlers' errors arrive inside the response; an `Err` here can only come from
+    // an inner middleware, and actix renders it. (No clone of the request may be held
+    // across the call: routing needs it unshared.)
     let mut res = match next.call(req).await {
         Ok(res) => problem_response(res, &request_id, &req_logger),
         Err(err) => {
-            let resp = render_error(&err, &request_id, &req_logger);
-            ServiceResponse::new(http_req, resp).map_into_right_body()
+            slog::error!(req_logger, "request failed in middleware"; "error" => err.to_string());
+            return Err(err);
         }
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -1,1 +1,22 @@
+//! Dev-only helpers for the services' tests: a fresh database per test (SQLite file or
+//! a new PostgreSQL database), signing keys, a typed HTTP client and a real nginx
+//! gateway in front of services started on random ports.
 
+pub mod client;
+pub mod conformance;
+pub mod db;
+pub mod gateway;
+pub mod keys;
+pub mod spawn;
+
+pub use client::TestClient;
+pub use db::{TestBackend, TestDb};
+pub use gateway::Gateway;
+
+/// The workspace root (for deploy/ and migrations/).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
+}

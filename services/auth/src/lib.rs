@@ -37,9 +37,14 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> Result<Self, StartupError> {
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Settings from an explicit variable list (tests, tools).
+    pub fn from_vars(vars: Vec<(String, String)>) -> Result<Self, StartupError> {
         Ok(Self {
-            server: ServerSettings::from_env("AUTH_")?,
-            auth: config::from_env("AUTH_")?,
+            server: ServerSettings::from_iter("AUTH_", vars.clone())?,
+            auth: config::from_iter("AUTH_", vars)?,
         })
     }
 }

@@ -30,9 +30,14 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> Result<Self, StartupError> {
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Settings from an explicit variable list (tests, tools).
+    pub fn from_vars(vars: Vec<(String, String)>) -> Result<Self, StartupError> {
         Ok(Self {
-            server: ServerSettings::from_env("INGEST_")?,
-            jwt: config::from_env("INGEST_")?,
+            server: ServerSettings::from_iter("INGEST_", vars.clone())?,
+            jwt: config::from_iter("INGEST_", vars)?,
         })
     }
 }

@@ -1,0 +1,139 @@
+//! Checks every service must pass (section 3 of the architecture), shared by the
+//! services' own test suites and the end-to-end suite through the gateway.
+
+use serde_json::Value;
+
+use crate::client::{assert_problem, TestClient};
+
+/// `/health` and `/ready` answer 200 JSON with a request id, at the root and under the prefix.
+pub async fn health_and_ready(client: &TestClient, prefix: &str, service: &str) {
+    for path in [format!("{prefix}/health"), format!("{prefix}/ready")] {
+        let resp = client.get(&path).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(
+            resp.headers().contains_key("x-request-id"),
+            "{path} has no X-Request-ID"
+        );
+        let ct = resp.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(ct.starts_with("application/json"), "{path}: {ct}");
+        let body: Value = resp.json().await.expect("JSON");
+        assert_eq!(body["service"], service, "{path}: {body}");
+        if path.ends_with("/ready") {
+            assert_eq!(body["status"], "ready", "{body}");
+            assert_eq!(body["checks"]["database"], "ok", "{body}");
+        } else {
+            assert_eq!(body["status"], "ok", "{body}");
+        }
+    }
+}
+
+/// A sane incoming `X-Request-ID` is echoed; a hostile one is replaced.
+pub async fn request_ids(client: &TestClient, prefix: &str) {
+    let path = format!("{prefix}/health");
+    let resp = client
+        .request(reqwest::Method::GET, &path)
+        .header("X-Request-ID", "test-rid-42")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.headers()["x-request-id"], "test-rid-42");
+
+    let resp = client
+        .request(reqwest::Method::GET, &path)
+        .header("X-Request-ID", "bad id with spaces")
+        .send()
+        .await
+        .expect("GET");
+    let id = resp.headers()["x-request-id"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!id.is_empty() && id != "bad id with spaces", "{id}");
+
+    let a = client.get(&path).await.headers()["x-request-id"].clone();
+    let b = client.get(&path).await.headers()["x-request-id"].clone();
+    assert_ne!(a, b, "generated ids must differ per request");
+}
+
+/// Unknown routes, wrong methods and broken docs paths are problem+json, never HTML or a panic.
+pub async fn errors_are_problems(client: &TestClient, prefix: &str) {
+    let body = assert_problem(
+        client.get(&format!("{prefix}/no-such-route")).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no-such-route"),
+        "{body}"
+    );
+    assert_problem(
+        client
+            .get(&format!("{prefix}/docs/definitely-not-a-file.js"))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let resp = client
+        .request(reqwest::Method::DELETE, &format!("{prefix}/health"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_problem(resp, 405, "method_not_allowed").await;
+}
+
+/// The served OpenAPI document is valid v3, lists the health routes, and equals the
+/// committed snapshot (`UPDATE_SNAPSHOTS=1` rewrites it).
+pub async fn openapi_matches_snapshot(
+    client: &TestClient,
+    prefix: &str,
+    snapshot: &std::path::Path,
+) {
+    let resp = client.get(&format!("{prefix}/openapi.json")).await;
+    assert_eq!(resp.status(), 200);
+    let spec: Value = resp.json().await.expect("spec is JSON");
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{spec}"
+    );
+    for route in ["health", "ready"] {
+        let path = format!("{prefix}/{route}");
+        assert!(
+            spec["paths"][&path]["get"].is_object(),
+            "spec lacks GET {path}"
+        );
+    }
+    let rendered = serde_json::to_string_pretty(&spec).expect("pretty") + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(snapshot, &rendered).expect("write snapshot");
+        return;
+    }
+    let committed = std::fs::read_to_string(snapshot).unwrap_or_default();
+    assert!(
+        committed == rendered,
+        "{} differs from what the service serves; run `UPDATE_SNAPSHOTS=1 scripts/test` and commit it",
+        snapshot.display()
+    );
+
+    let docs = client.get(&format!("{prefix}/docs")).await;
+    assert_eq!(docs.status(), 308);
+    let location = docs.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        location,
+        format!("{prefix}/docs/index.html?url={prefix}/openapi.json")
+    );
+    let page = client.get(&format!("{prefix}/docs/index.html")).await;
+    assert_eq!(page.status(), 200);
+}

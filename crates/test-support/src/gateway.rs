@@ -1,0 +1,168 @@
+//! A real nginx in front of services on random ports, configured from the same
+//! templates as `scripts/run` and the containers (deploy/nginx/).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::workspace_root;
+
+pub struct Gateway {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// Upstream addresses (host:port) of the three services.
+pub struct Upstreams {
+    pub auth: String,
+    pub ingest: String,
+    pub content: String,
+}
+
+pub fn nginx_binary() -> PathBuf {
+    for candidate in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    panic!("nginx is not installed: run `apt-get install -y nginx` (see README.md)");
+}
+
+/// Replaces `${NAME}` placeholders; a placeholder left over is a bug in the caller.
+pub fn render(template: &str, vars: &[(&str, String)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in vars {
+        out = out.replace(&format!("${{{name}}}"), value);
+    }
+    out
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Gateway {
+    pub fn start(upstreams: &Upstreams) -> Self {
+        Self::start_with_limits(upstreams, "10m", "101m")
+    }
+
+    pub fn start_with_limits(upstreams: &Upstreams, body_limit: &str, upload_limit: &str) -> Self {
+        let dir = tempfile::tempdir().expect("nginx prefix");
+        let deploy = workspace_root().join("deploy/nginx");
+        let read = |name: &str| {
+            std::fs::read_to_string(deploy.join(name))
+                .unwrap_or_else(|e| panic!("reading deploy/nginx/{name}: {e}"))
+        };
+        let port = free_port();
+        let gateway_conf = dir.path().join("gateway.conf");
+        let access_log = dir.path().join("access.log");
+        let gateway = render(
+            &read("gateway.conf.template"),
+            &[
+                ("GATEWAY_LISTEN", format!("127.0.0.1:{port}")),
+                ("AUTH_UPSTREAM", upstreams.auth.clone()),
+                ("INGEST_UPSTREAM", upstreams.ingest.clone()),
+                ("CONTENT_UPSTREAM", upstreams.content.clone()),
+                ("GATEWAY_BODY_LIMIT", body_limit.into()),
+                ("GATEWAY_UPLOAD_LIMIT", upload_limit.into()),
+                ("GATEWAY_ACCESS_LOG", access_log.display().to_string()),
+            ],
+        );
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        let main = render(
+            &read("nginx.conf.template"),
+            &[
+                (
+                    "NGINX_USER_LINE",
+                    if is_root {
+                        "user root;".into()
+                    } else {
+                        String::new()
+                    },
+                ),
+                ("NGINX_PREFIX", dir.path().display().to_string()),
+                ("GATEWAY_CONF", gateway_conf.display().to_string()),
+            ],
+        );
+        for (name, text) in [("gateway.conf", &gateway), ("nginx.conf", &main)] {
+            assert!(
+                !text.contains("${"),
+                "unrendered placeholder in {name}:\n{text}"
+            );
+        }
+        std::fs::write(&gateway_conf, gateway).expect("write gateway.conf");
+        let main_conf = dir.path().join("nginx.conf");
+        std::fs::write(&main_conf, main).expect("write nginx.conf");
+
+        let child = Command::new(nginx_binary())
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg("stderr")
+            .arg("-c")
+            .arg(&main_conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let mut gw = Self { port, child, dir };
+        gw.wait_until_listening();
+        gw
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("nginx exited at start-up: {status}");
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("nginx did not listen on port {} within 10 s", self.port);
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The JSON access-log lines written so far.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("access log line {l:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop its workers too (SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

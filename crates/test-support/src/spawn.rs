@@ -1,0 +1,131 @@
+//! Real services on random ports, each with a fresh database, in the test's runtime.
+
+use peermesh_common::logging;
+use peermesh_common::server::Application;
+
+use crate::client::TestClient;
+use crate::db::TestDb;
+use crate::gateway::{Gateway, Upstreams};
+use crate::keys;
+
+/// A running service: its port, a client for it and its database.
+pub struct Spawned {
+    pub port: u16,
+    pub client: TestClient,
+    pub db: TestDb,
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+impl Spawned {
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the service (e.g. to test what happens when it is down).
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+fn vars(prefix: &str, db: &TestDb, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut vars = vec![
+        (format!("{prefix}PORT"), "0".to_owned()),
+        (format!("{prefix}DATABASE_URL"), db.url().to_owned()),
+        (format!("{prefix}WORKERS"), "1".to_owned()),
+        (format!("{prefix}DB_POOL_SIZE"), "4".to_owned()),
+    ];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| (format!("{prefix}{k}"), v.clone())),
+    );
+    vars
+}
+
+fn started(app: Application, db: TestDb) -> Spawned {
+    let port = app.port();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    Spawned {
+        port,
+        client: TestClient::new(format!("http://127.0.0.1:{port}")),
+        db,
+        handle,
+    }
+}
+
+/// The auth service, signing with the shared test RSA key; `extra` are `AUTH_*`
+/// settings without the prefix.
+pub async fn spawn_auth(extra: &[(&str, String)]) -> Spawned {
+    let db = TestDb::new("auth");
+    let mut all = vec![(
+        "SIGNING_KEY_FILE",
+        keys::rsa_key().path.display().to_string(),
+    )];
+    all.extend(extra.iter().cloned());
+    let settings =
+        peermesh_auth::Settings::from_vars(vars("AUTH_", &db, &all)).expect("auth settings");
+    let app = peermesh_auth::build(settings, logging::discard())
+        .await
+        .expect("auth starts");
+    started(app, db)
+}
+
+/// The content service validating tokens against `jwks_url`.
+pub async fn spawn_content(jwks_url: &str, extra: &[(&str, String)]) -> Spawned {
+    let db = TestDb::new("content");
+    let mut all = vec![("JWKS_URL", jwks_url.to_owned())];
+    all.extend(extra.iter().cloned());
+    let settings = peermesh_content::Settings::from_vars(vars("CONTENT_", &db, &all))
+        .expect("content settings");
+    let app = peermesh_content::build(settings, logging::discard())
+        .await
+        .expect("content starts");
+    started(app, db)
+}
+
+/// The ingestion service validating tokens against `jwks_url`.
+pub async fn spawn_ingestion(jwks_url: &str, extra: &[(&str, String)]) -> Spawned {
+    let db = TestDb::new("ingestion");
+    let mut all = vec![("JWKS_URL", jwks_url.to_owned())];
+    all.extend(extra.iter().cloned());
+    let settings = peermesh_ingestion::Settings::from_vars(vars("INGEST_", &db, &all))
+        .expect("ingestion settings");
+    let app = peermesh_ingestion::build(settings, logging::discard())
+        .await
+        .expect("ingestion starts");
+    started(app, db)
+}
+
+pub fn jwks_url(auth: &Spawned) -> String {
+    auth.client.url("/api/v1/auth/.well-known/jwks.json")
+}
+
+/// The whole system: three services behind a real nginx.
+pub struct Stack {
+    pub auth: Spawned,
+    pub ingestion: Spawned,
+    pub content: Spawned,
+    pub gateway: Gateway,
+    pub client: TestClient,
+}
+
+pub async fn spawn_stack() -> Stack {
+    let auth = spawn_auth(&[]).await;
+    let jwks = jwks_url(&auth);
+    let content = spawn_content(&jwks, &[]).await;
+    let ingestion = spawn_ingestion(&jwks, &[]).await;
+    let gateway = Gateway::start(&Upstreams {
+        auth: auth.addr(),
+        ingest: ingestion.addr(),
+        content: content.addr(),
+    });
+    let client = TestClient::new(gateway.base_url());
+    Stack {
+        auth,
+        ingestion,
+        content,
+        gateway,
+        client,
+    }
+}
