@@ -62,6 +62,7 @@ pub async fn spawn_auth(extra: &[(&str, String)]) -> Spawned {
         "SIGNING_KEY_FILE",
         keys::rsa_key().path.display().to_string(),
     )];
+    all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     all.extend(extra.iter().cloned());
     let settings =
         peermesh_auth::Settings::from_vars(vars("AUTH_", &db, &all)).expect("auth settings");

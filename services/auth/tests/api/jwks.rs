@@ -1,0 +1,100 @@
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use peermesh_common::jwt::{Claims, JwtError, JwtSettings, JwtValidator};
+use peermesh_test_support::keys;
+use peermesh_test_support::spawn::{jwks_url, spawn_auth};
+use serde_json::Value;
+
+fn claims() -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        iss: "peermesh-auth".into(),
+        aud: "peermesh".into(),
+        sub: "user-1".into(),
+        exp: now + 900,
+        iat: now,
+        nbf: now,
+        jti: "j1".into(),
+        typ: "access".into(),
+        roles: vec!["user".into()],
+        scope: String::new(),
+        sid: None,
+    }
+}
+
+/// The published key is the public half of AUTH_SIGNING_KEY_FILE: a token signed with
+/// that file's key verifies against the JWKS, one signed with another key does not.
+#[actix_web::test]
+async fn jwks_publishes_the_signing_key() {
+    let app = spawn_auth(&[]).await;
+    let resp = app.client.get("/api/v1/auth/.well-known/jwks.json").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let key = &body["keys"][0];
+    assert_eq!(key["kty"], "RSA");
+    assert_eq!(key["alg"], "RS256");
+    assert_eq!(key["use"], "sig");
+    assert!(
+        key.get("d").is_none(),
+        "private parts must never be published"
+    );
+    let kid = key["kid"].as_str().unwrap().to_owned();
+
+    let validator = JwtValidator::new(JwtSettings::new(jwks_url(&app))).unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.clone());
+    let good = jsonwebtoken::encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_rsa_pem(keys::rsa_key().pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(validator.verify(&good).await.unwrap().sub, "user-1");
+    let bad = jsonwebtoken::encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_rsa_pem(keys::other_rsa_key().pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(validator.verify(&bad).await, Err(JwtError::Signature));
+}
+
+#[actix_web::test]
+async fn ed25519_keys_publish_okp_jwks() {
+    let app = spawn_auth(&[(
+        "SIGNING_KEY_FILE",
+        keys::ed25519_key().path.display().to_string(),
+    )])
+    .await;
+    let body: Value = app
+        .client
+        .get("/api/v1/auth/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = &body["keys"][0];
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    assert_eq!(key["alg"], "EdDSA");
+    assert!(key["kid"].as_str().is_some_and(|k| k.len() >= 40));
+}
+
+#[test]
+fn a_missing_key_file_is_a_clear_start_up_error() {
+    let err = peermesh_auth::Settings::from_vars(vec![]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "missing required environment variable AUTH_SIGNING_KEY_FILE"
+    );
+    let err = peermesh_auth::keys::KeyRing::load("/nonexistent/key.pem")
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("AUTH_SIGNING_KEY_FILE /nonexistent/key.pem"),
+        "{err}"
+    );
+    let err = peermesh_auth::keys::KeyRing::from_pem(b"-----BEGIN NONSENSE-----")
+        .err()
+        .unwrap();
+    assert!(err.contains("not an RSA or Ed25519 private key"), "{err}");
+}

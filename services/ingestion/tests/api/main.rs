@@ -1,0 +1,3 @@
+//! The ingestion service over real HTTP, on the backend of this run (PEERMESH_TEST_BACKEND).
+
+mod conformance;
