@@ -1,5 +1,7 @@
 //! Bad input through the shared app scaffolding becomes problem+json with the request id.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use actix_web::{test, web, App, HttpResponse};
 use peermesh_common::http::configure_extractors;
 use peermesh_common::middleware::request_context;
@@ -45,7 +47,9 @@ macro_rules! app {
     };
 }
 
-async fn problem(resp: actix_web::dev::ServiceResponse) -> (u16, Value) {
+async fn problem<B: actix_web::body::MessageBody>(
+    resp: actix_web::dev::ServiceResponse<B>,
+) -> (u16, Value) {
     let status = resp.status().as_u16();
     assert_eq!(
         resp.headers().get("content-type").unwrap(),

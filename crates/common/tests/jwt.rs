@@ -1,5 +1,7 @@
 //! The JWT validator against real signed tokens and a real JWKS served over HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -323,6 +323,26 @@ where
     }
 }
 
+/// Opens a service's database from its settings and applies its migrations unless
+/// they are switched off (`<PREFIX>RUN_MIGRATIONS=false`).
+pub fn open(
+    settings: &peermesh_common::config::ServerSettings,
+    default_url: &str,
+    migrations: &'static Migrations,
+    logger: &slog::Logger,
+) -> Result<Db, DbError> {
+    let url = settings.database_url_or(default_url);
+    let db = Db::connect(&url, settings.db_pool_size, migrations)?;
+    slog::info!(logger, "database connected"; "backend" => format!("{:?}", db.backend()));
+    if settings.run_migrations {
+        let applied = db.migrate()?;
+        if !applied.is_empty() {
+            slog::info!(logger, "migrations applied"; "versions" => applied.join(","));
+        }
+    }
+    Ok(db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,24 +365,4 @@ mod tests {
         assert!(DbTarget::parse("data/auth.db").is_err());
         assert!(DbTarget::parse("sqlite://:memory:").is_err());
     }
-}
-
-/// Opens a service's database from its settings and applies its migrations unless
-/// they are switched off (`<PREFIX>RUN_MIGRATIONS=false`).
-pub fn open(
-    settings: &peermesh_common::config::ServerSettings,
-    default_url: &str,
-    migrations: &'static Migrations,
-    logger: &slog::Logger,
-) -> Result<Db, DbError> {
-    let url = settings.database_url_or(default_url);
-    let db = Db::connect(&url, settings.db_pool_size, migrations)?;
-    slog::info!(logger, "database connected"; "backend" => format!("{:?}", db.backend()));
-    if settings.run_migrations {
-        let applied = db.migrate()?;
-        if !applied.is_empty() {
-            slog::info!(logger, "migrations applied"; "versions" => applied.join(","));
-        }
-    }
-    Ok(db)
 }

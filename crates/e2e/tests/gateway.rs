@@ -1,5 +1,7 @@
 //! The whole system as a client sees it: three services behind a real nginx.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use peermesh_test_support::client::assert_problem;
 use peermesh_test_support::conformance;
 use peermesh_test_support::spawn::spawn_stack;

@@ -2,6 +2,9 @@
 //! a new PostgreSQL database), signing keys, a typed HTTP client and a real nginx
 //! gateway in front of services started on random ports.
 
+// Dev-only: a failed set-up step is a failed test, so panicking is the right answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod client;
 pub mod conformance;
 pub mod db;

@@ -1,5 +1,7 @@
 //! The auth service over real HTTP, on the backend of this run (PEERMESH_TEST_BACKEND).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod conformance;
 mod db;
 mod jwks;

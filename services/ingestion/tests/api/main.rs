@@ -1,3 +1,5 @@
 //! The ingestion service over real HTTP, on the backend of this run (PEERMESH_TEST_BACKEND).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod conformance;
