@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::client::{assert_problem, TestClient};
+use crate::spawn::{jwks_url, spawn_auth, Verifier};
 
 /// `/health` and `/ready` answer 200 JSON with a request id, at the root and under the prefix.
 pub async fn health_and_ready(client: &TestClient, prefix: &str, service: &str) {
@@ -137,4 +138,66 @@ pub async fn openapi_matches_snapshot(
     );
     let page = client.get(&format!("{prefix}/docs/index.html")).await;
     assert_eq!(page.status(), 200);
+}
+
+async fn ready_body(client: &TestClient, prefix: &str) -> (u16, Value) {
+    let resp = client.get(&format!("{prefix}/ready")).await;
+    (resp.status().as_u16(), resp.json().await.expect("JSON"))
+}
+
+/// Without the auth service's keys a verifying service is alive but not ready and
+/// says why; with migrations switched off on an empty database, readiness names the
+/// database.
+pub async fn readiness_names_failing_checks(service: Verifier) {
+    let prefix = service.path_prefix();
+    let auth = spawn_auth(&[]).await;
+    let url = jwks_url(&auth);
+
+    let pending = service
+        .spawn(&url, &[("RUN_MIGRATIONS", "false".into())])
+        .await;
+    let (status, body) = ready_body(&pending.client, prefix).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["checks"]["database"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pending"),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["jwks"], "ok");
+
+    auth.stop().await;
+    let keyless = service
+        .spawn(&url, &[("JWKS_MIN_REFETCH_SECS", "0".into())])
+        .await;
+    assert_eq!(
+        keyless
+            .client
+            .get(&format!("{prefix}/health"))
+            .await
+            .status(),
+        200
+    );
+    let (status, body) = ready_body(&keyless.client, prefix).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["database"], "ok");
+    assert!(
+        body["checks"]["jwks"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fetching JWKS"),
+        "{body}"
+    );
+}
+
+/// Everything above for one verifying service, started behind a real auth service.
+pub async fn verifier_conformance(service: Verifier) {
+    let prefix = service.path_prefix();
+    let auth = spawn_auth(&[]).await;
+    let app = service.spawn(&jwks_url(&auth), &[]).await;
+    health_and_ready(&app.client, prefix, service.name()).await;
+    request_ids(&app.client, prefix).await;
+    errors_are_problems(&app.client, prefix).await;
 }

@@ -72,30 +72,55 @@ pub async fn spawn_auth(extra: &[(&str, String)]) -> Spawned {
     started(app, db)
 }
 
-/// The content service validating tokens against `jwks_url`.
-pub async fn spawn_content(jwks_url: &str, extra: &[(&str, String)]) -> Spawned {
-    let db = TestDb::new("content");
-    let mut all = vec![("JWKS_URL", jwks_url.to_owned())];
-    all.extend(extra.iter().cloned());
-    let settings = peermesh_content::Settings::from_vars(vars("CONTENT_", &db, &all))
-        .expect("content settings");
-    let app = peermesh_content::build(settings, logging::discard())
-        .await
-        .expect("content starts");
-    started(app, db)
+/// The services that verify access tokens against the auth service's JWKS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verifier {
+    Content,
+    Ingestion,
 }
 
-/// The ingestion service validating tokens against `jwks_url`.
-pub async fn spawn_ingestion(jwks_url: &str, extra: &[(&str, String)]) -> Spawned {
-    let db = TestDb::new("ingestion");
-    let mut all = vec![("JWKS_URL", jwks_url.to_owned())];
-    all.extend(extra.iter().cloned());
-    let settings = peermesh_ingestion::Settings::from_vars(vars("INGEST_", &db, &all))
-        .expect("ingestion settings");
-    let app = peermesh_ingestion::build(settings, logging::discard())
-        .await
-        .expect("ingestion starts");
-    started(app, db)
+impl Verifier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verifier::Content => peermesh_content::SERVICE,
+            Verifier::Ingestion => peermesh_ingestion::SERVICE,
+        }
+    }
+
+    pub fn path_prefix(self) -> &'static str {
+        match self {
+            Verifier::Content => peermesh_content::PREFIX,
+            Verifier::Ingestion => peermesh_ingestion::PREFIX,
+        }
+    }
+
+    fn env_prefix(self) -> &'static str {
+        match self {
+            Verifier::Content => "CONTENT_",
+            Verifier::Ingestion => "INGEST_",
+        }
+    }
+
+    /// Starts the service validating tokens against `jwks_url`; `extra` are its
+    /// settings without the prefix.
+    pub async fn spawn(self, jwks_url: &str, extra: &[(&str, String)]) -> Spawned {
+        let db = TestDb::new(self.name());
+        let mut all = vec![("JWKS_URL", jwks_url.to_owned())];
+        all.extend(extra.iter().cloned());
+        let vars = vars(self.env_prefix(), &db, &all);
+        let logger = logging::discard();
+        let app = match self {
+            Verifier::Content => {
+                let settings = peermesh_content::Settings::from_vars(vars).expect("settings");
+                peermesh_content::build(settings, logger).await
+            }
+            Verifier::Ingestion => {
+                let settings = peermesh_ingestion::Settings::from_vars(vars).expect("settings");
+                peermesh_ingestion::build(settings, logger).await
+            }
+        };
+        started(app.expect("service starts"), db)
+    }
 }
 
 pub fn jwks_url(auth: &Spawned) -> String {
@@ -114,8 +139,8 @@ pub struct Stack {
 pub async fn spawn_stack() -> Stack {
     let auth = spawn_auth(&[]).await;
     let jwks = jwks_url(&auth);
-    let content = spawn_content(&jwks, &[]).await;
-    let ingestion = spawn_ingestion(&jwks, &[]).await;
+    let content = Verifier::Content.spawn(&jwks, &[]).await;
+    let ingestion = Verifier::Ingestion.spawn(&jwks, &[]).await;
     let gateway = Gateway::start(&Upstreams {
         auth: auth.addr(),
         ingest: ingestion.addr(),
