@@ -86,6 +86,20 @@ pub fn app(
                 .guard(guard::fn_guard(unknown_swagger_file))
                 .to(not_found),
         )
+        .service({
+            // paperclip's UI handler panics on `/docs?anything`; send it where it belongs.
+            let target = format!("{docs_path}/index.html?url={spec_path}");
+            aweb::resource(docs_path.clone())
+                .guard(guard::fn_guard(|ctx| ctx.head().uri.query().is_some()))
+                .to(move || {
+                    let target = target.clone();
+                    async move {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("Location", target))
+                            .finish()
+                    }
+                })
+        })
         .default_service(aweb::to(not_found))
         .wrap_api_with_spec(spec)
         .with_json_spec_v3_at(&spec_path)

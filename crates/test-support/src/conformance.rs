@@ -136,6 +136,12 @@ pub async fn openapi_matches_snapshot(
         location,
         format!("{prefix}/docs/index.html?url={prefix}/openapi.json")
     );
+    let odd = client.get(&format!("{prefix}/docs?x=1")).await;
+    assert_eq!(
+        odd.status(),
+        308,
+        "a query on /docs must not break the UI handler"
+    );
     let page = client.get(&format!("{prefix}/docs/index.html")).await;
     assert_eq!(page.status(), 200);
 }
