@@ -30,14 +30,20 @@ impl FieldError {
 }
 
 /// An HTTP error with a stable snake_case `code`. Internal causes are kept for the
-/// log (see `middleware`) and never serialised.
-pub struct ApiError {
+/// log (see `middleware`) and never serialised. Boxed: errors travel through every
+/// `Result` of the request path, so the happy path stays small.
+pub struct ApiError(Box<ApiErrorParts>);
+
+struct ApiErrorParts {
     status: StatusCode,
     code: &'static str,
     detail: String,
     errors: Vec<FieldError>,
     headers: Vec<(HeaderName, HeaderValue)>,
     internal: Option<String>,
+    /// Extension members (RFC 9457 §3.2), e.g. OAuth's `error`.
+    extensions: serde_json::Map<String, serde_json::Value>,
+    content_type: &'static str,
 }
 
 /// The serialised problem document.
@@ -57,14 +63,16 @@ pub struct Problem {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ApiErrorParts {
             status,
             code,
             detail: detail.into(),
             errors: Vec::new(),
             headers: Vec::new(),
             internal: None,
-        }
+            extensions: serde_json::Map::new(),
+            content_type: PROBLEM_JSON,
+        }))
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -125,7 +133,7 @@ impl ApiError {
             "validation_failed",
             detail,
         );
-        err.errors = errors;
+        err.0.errors = errors;
         err
     }
 
@@ -149,59 +157,88 @@ impl ApiError {
             "internal_error",
             "an internal error occurred; quote the request id when reporting it",
         );
-        err.internal = Some(cause.to_string());
+        err.0.internal = Some(cause.to_string());
         err
     }
 
     pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {
-            self.headers.push((name, value));
+            self.0.headers.push((name, value));
         }
         self
     }
 
+    /// Adds an extension member to the body.
+    pub fn with_extension(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.0.extensions.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Answers with another JSON media type (OAuth 2.0 clients expect `application/json`).
+    pub fn with_content_type(mut self, content_type: &'static str) -> Self {
+        self.0.content_type = content_type;
+        self
+    }
+
+    /// Replaces the stable code (keeps status, detail and headers).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.0.code = code;
+        self
+    }
+
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
+        self.0.errors = errors;
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
     }
 
     pub fn detail(&self) -> &str {
-        &self.detail
+        &self.0.detail
     }
 
     /// The cause to log, if this error hides one.
     pub fn internal_cause(&self) -> Option<&str> {
-        self.internal.as_deref()
+        self.0.internal.as_deref()
     }
 
     pub fn to_problem(&self, request_id: Option<&str>) -> Problem {
         Problem {
-            type_uri: problem_type(self.code),
-            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: self.status.as_u16(),
-            code: self.code.to_owned(),
-            detail: self.detail.clone(),
+            type_uri: problem_type(self.0.code),
+            title: self
+                .0
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_owned(),
+            status: self.0.status.as_u16(),
+            code: self.0.code.to_owned(),
+            detail: self.0.detail.clone(),
             request_id: request_id.map(str::to_owned),
-            errors: self.errors.clone(),
+            errors: self.0.errors.clone(),
         }
     }
 
     /// The full response, with the request id when known.
     pub fn response_with_request_id(&self, request_id: Option<&str>) -> HttpResponse {
-        let mut builder = HttpResponse::build(self.status);
-        builder.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
-        for (name, value) in &self.headers {
+        let mut builder = HttpResponse::build(self.0.status);
+        builder.insert_header((header::CONTENT_TYPE, self.0.content_type));
+        for (name, value) in &self.0.headers {
             builder.insert_header((name.clone(), value.clone()));
         }
-        let body = serde_json::to_vec(&self.to_problem(request_id)).unwrap_or_default();
+        let mut problem = serde_json::to_value(self.to_problem(request_id)).unwrap_or_default();
+        if let Some(map) = problem.as_object_mut() {
+            for (key, value) in &self.0.extensions {
+                map.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
         builder.body(body)
     }
 }
@@ -213,18 +250,18 @@ pub fn problem_type(code: &str) -> String {
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiError")
-            .field("status", &self.status.as_u16())
-            .field("code", &self.code)
-            .field("detail", &self.detail)
+            .field("status", &self.0.status.as_u16())
+            .field("code", &self.0.code)
+            .field("detail", &self.0.detail)
             .finish()
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.internal {
-            Some(cause) => write!(f, "{}: {cause}", self.code),
-            None => write!(f, "{}: {}", self.code, self.detail),
+        match &self.0.internal {
+            Some(cause) => write!(f, "{}: {cause}", self.0.code),
+            None => write!(f, "{}: {}", self.0.code, self.0.detail),
         }
     }
 }
@@ -233,7 +270,7 @@ impl std::error::Error for ApiError {}
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// Without the request id; the request middleware re-renders it with the id.

@@ -157,6 +157,8 @@ pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
 struct KeySet {
     keys: HashMap<String, DecodingKey>,
     fetched_at: Option<Instant>,
+    /// Keys given at construction (the auth service's own): never fetched.
+    pinned: bool,
 }
 
 struct Inner {
@@ -224,6 +226,27 @@ impl JwtValidator {
         })
     }
 
+    /// A validator for the keys in hand (the auth service verifying its own tokens):
+    /// nothing is fetched.
+    pub fn from_jwks(settings: JwtSettings, jwks: &JwkSet) -> Result<Self, String> {
+        let validator = Self::new(settings)?;
+        let keys = validator.usable_keys(jwks);
+        if keys.is_empty() {
+            return Err("the JWKS holds no key for the configured algorithm".into());
+        }
+        {
+            let mut set = validator
+                .inner
+                .keys
+                .try_write()
+                .map_err(|_| "key set busy at construction".to_owned())?;
+            set.keys = keys;
+            set.fetched_at = Some(Instant::now());
+            set.pinned = true;
+        }
+        Ok(validator)
+    }
+
     pub fn settings(&self) -> &JwtSettings {
         &self.inner.settings
     }
@@ -266,9 +289,10 @@ impl JwtValidator {
     async fn key_for(&self, kid: &str) -> Result<DecodingKey, JwtError> {
         {
             let keys = self.inner.keys.read().await;
-            let fresh = keys
-                .fetched_at
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(self.inner.settings.ttl_secs));
+            let fresh = keys.pinned
+                || keys.fetched_at.is_some_and(|t| {
+                    t.elapsed() < Duration::from_secs(self.inner.settings.ttl_secs)
+                });
             if let Some(key) = keys.keys.get(kid) {
                 if fresh {
                     return Ok(key.clone());
@@ -330,6 +354,9 @@ impl JwtValidator {
     /// Fetches the JWKS unless a fetch started less than `min_refetch_secs` ago
     /// (`force` skips that check; used by tests and start-up).
     pub async fn refresh(&self, force: bool) -> Result<(), JwtError> {
+        if self.inner.keys.read().await.pinned {
+            return Ok(());
+        }
         let mut last = self.inner.last_fetch.lock().await;
         let min = Duration::from_secs(self.inner.settings.min_refetch_secs);
         if !force && last.is_some_and(|t| t.elapsed() < min) {
@@ -359,6 +386,11 @@ impl JwtValidator {
             .json()
             .await
             .map_err(|e| unavailable(format!("parsing JWKS: {e}")))?;
+        Ok(self.usable_keys(&set))
+    }
+
+    /// The keys of `set` that have a kid and fit the configured algorithm.
+    fn usable_keys(&self, set: &JwkSet) -> HashMap<String, DecodingKey> {
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else {
@@ -376,7 +408,7 @@ impl JwtValidator {
                 keys.insert(kid, key);
             }
         }
-        Ok(keys)
+        keys
     }
 }
 

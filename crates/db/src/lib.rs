@@ -21,6 +21,23 @@ pub enum DbConnection {
     Pg(PgConnection),
 }
 
+/// Runs `$body` on the concrete connection, for the few statements diesel cannot
+/// build for both backends at once (upserts): the body is compiled once per backend,
+/// so it must be SQL both understand.
+///
+/// ```ignore
+/// peermesh_db::on_backend!(conn, |c| diesel::insert_into(t).values(&v).on_conflict(k).do_nothing().execute(c))?;
+/// ```
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::DbConnection::Sqlite($c) => $body,
+            $crate::DbConnection::Pg($c) => $body,
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -5,6 +5,7 @@
 // Dev-only: a failed set-up step is a failed test, so panicking is the right answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod auth;
 pub mod client;
 pub mod conformance;
 pub mod db;

@@ -25,6 +25,12 @@ impl Spawned {
     pub async fn stop(&self) {
         self.handle.stop(false).await;
     }
+
+    /// Stops the service and hands back its database, to start it again.
+    pub async fn stop_keep_db(self) -> TestDb {
+        self.handle.stop(false).await;
+        self.db
+    }
 }
 
 fn vars(prefix: &str, db: &TestDb, extra: &[(&str, String)]) -> Vec<(String, String)> {
@@ -57,7 +63,11 @@ fn started(app: Application, db: TestDb) -> Spawned {
 /// The auth service, signing with the shared test RSA key; `extra` are `AUTH_*`
 /// settings without the prefix.
 pub async fn spawn_auth(extra: &[(&str, String)]) -> Spawned {
-    let db = TestDb::new("auth");
+    spawn_auth_on(TestDb::new("auth"), extra).await
+}
+
+/// The auth service on an existing database (e.g. to restart it with other settings).
+pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
     let mut all = vec![(
         "SIGNING_KEY_FILE",
         keys::rsa_key().path.display().to_string(),

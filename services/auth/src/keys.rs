@@ -1,12 +1,15 @@
-//! The signing key (from `AUTH_SIGNING_KEY_FILE`) and the public JWKS built from it.
+//! The signing key (from `AUTH_SIGNING_KEY_FILE`) and the public JWKS: the signing
+//! key's public half plus any older keys still published during a rotation.
 
 use base64::Engine as _;
-use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
-    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, ThumbprintHash,
+    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, RSAKeyParameters, RSAKeyType,
+    ThumbprintHash,
 };
 use jsonwebtoken::{Algorithm, EncodingKey};
+use rsa::traits::PublicKeyParts as _;
 
 /// The key tokens are signed with, and every public key currently published.
 pub struct KeyRing {
@@ -16,14 +19,37 @@ pub struct KeyRing {
     jwks: JwkSet,
 }
 
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 impl KeyRing {
-    /// Reads a PEM private key: RSA (PKCS#1 or PKCS#8) signs RS256, Ed25519 signs EdDSA.
-    pub fn load(path: &str) -> Result<Self, String> {
+    /// Reads the signing key, and the comma-separated `published` files whose public
+    /// keys are published beside it.
+    pub fn load(path: &str, published: Option<&str>) -> Result<Self, String> {
         let pem = std::fs::read(path)
             .map_err(|e| format!("reading AUTH_SIGNING_KEY_FILE {path}: {e}"))?;
-        Self::from_pem(&pem).map_err(|e| format!("AUTH_SIGNING_KEY_FILE {path}: {e}"))
+        let mut ring =
+            Self::from_pem(&pem).map_err(|e| format!("AUTH_SIGNING_KEY_FILE {path}: {e}"))?;
+        for extra in published
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let pem = std::fs::read(extra)
+                .map_err(|e| format!("reading AUTH_PUBLISHED_KEY_FILES {extra}: {e}"))?;
+            let jwk =
+                public_jwk(&pem).map_err(|e| format!("AUTH_PUBLISHED_KEY_FILES {extra}: {e}"))?;
+            let kid = jwk.common.key_id.clone();
+            if !ring.jwks.keys.iter().any(|k| k.common.key_id == kid) {
+                ring.jwks.keys.push(jwk);
+            }
+        }
+        Ok(ring)
     }
 
+    /// A PEM private key: RSA (PKCS#1 or PKCS#8) signs RS256, Ed25519 signs EdDSA.
     pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
         let (encoding, algorithm) = match EncodingKey::from_rsa_pem(pem) {
             Ok(key) => (key, Algorithm::RS256),
@@ -32,15 +58,8 @@ impl KeyRing {
                 Err(_) => return Err("not an RSA or Ed25519 private key in PEM form".into()),
             },
         };
-        let mut jwk = match algorithm {
-            Algorithm::EdDSA => ed25519_jwk(pem)?,
-            _ => Jwk::from_encoding_key(&encoding, algorithm)
-                .map_err(|e| format!("deriving the public key: {e}"))?,
-        };
-        // The kid is the RFC 7638 thumbprint: stable for the key, unique across keys.
-        let kid = jwk.thumbprint(ThumbprintHash::SHA256);
-        jwk.common.key_id = Some(kid.clone());
-        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        let jwk = public_jwk(pem)?;
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
         Ok(Self {
             kid,
             algorithm,
@@ -66,21 +85,55 @@ impl KeyRing {
     }
 }
 
-/// jsonwebtoken cannot derive an Ed25519 JWK from a private key, so build it here.
-fn ed25519_jwk(pem: &[u8]) -> Result<Jwk, String> {
-    let pem = std::str::from_utf8(pem).map_err(|_| "the key file is not UTF-8 PEM".to_owned())?;
-    let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
-        .map_err(|e| format!("reading the Ed25519 key: {e}"))?;
-    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
-    Ok(Jwk {
-        common: CommonParameters {
-            key_algorithm: Some(KeyAlgorithm::EdDSA),
-            ..Default::default()
-        },
-        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+/// The public JWK of a PEM key (private or public, RSA or Ed25519), with its RFC 7638
+/// thumbprint as `kid`.
+pub fn public_jwk(pem: &[u8]) -> Result<Jwk, String> {
+    let text = std::str::from_utf8(pem).map_err(|_| "the key file is not PEM text".to_owned())?;
+    let (algorithm, key_algorithm) = if let Some((n, e)) = rsa_components(text) {
+        let params = AlgorithmParameters::RSA(RSAKeyParameters {
+            key_type: RSAKeyType::RSA,
+            n: b64(&n),
+            e: b64(&e),
+        });
+        (params, KeyAlgorithm::RS256)
+    } else if let Some(x) = ed25519_public(text) {
+        let params = AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
             key_type: OctetKeyPairType::OctetKeyPair,
             curve: EllipticCurve::Ed25519,
-            x,
-        }),
-    })
+            x: b64(&x),
+        });
+        (params, KeyAlgorithm::EdDSA)
+    } else {
+        return Err("not an RSA or Ed25519 key in PEM form".into());
+    };
+    let mut jwk = Jwk {
+        common: CommonParameters {
+            key_algorithm: Some(key_algorithm),
+            public_key_use: Some(PublicKeyUse::Signature),
+            ..Default::default()
+        },
+        algorithm,
+    };
+    jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256));
+    Ok(jwk)
+}
+
+fn rsa_components(pem: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    use rsa::pkcs1::{DecodeRsaPrivateKey as _, DecodeRsaPublicKey as _};
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let public = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(pem))
+        .map(|k| k.to_public_key())
+        .or_else(|_| rsa::RsaPublicKey::from_public_key_pem(pem))
+        .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(pem))
+        .ok()?;
+    Some((public.n().to_bytes_be(), public.e().to_bytes_be()))
+}
+
+fn ed25519_public(pem: &str) -> Option<[u8; 32]> {
+    ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
+        .map(|k| k.verifying_key())
+        .or_else(|_| ed25519_dalek::VerifyingKey::from_public_key_pem(pem))
+        .ok()
+        .map(|k| k.to_bytes())
 }

@@ -1,16 +1,31 @@
-//! The auth service: accounts, access and refresh tokens, signing keys (JWKS).
+//! The auth service: accounts, access and refresh tokens, roles, service clients and
+//! the signing keys other services verify tokens with (JWKS).
 
+pub mod cli;
+pub mod domain;
+pub mod error;
 pub mod keys;
+pub mod password;
 pub mod routes;
 pub mod schema;
+pub mod store;
+pub mod tokens;
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::TimeDelta;
 use diesel_migrations::embed_migrations;
 use peermesh_common::config::{self, ServerSettings};
 use peermesh_common::health::Readiness;
+use peermesh_common::jwt::{JwtSettings, JwtValidator};
 use peermesh_common::server::{AppContext, Application, HasServerSettings, StartupError};
 use peermesh_db::{Db, Migrations};
 use serde::Deserialize;
 use slog::Logger;
+
+use store::sessions::RefreshPolicy;
+use store::throttle::Limit;
 
 pub const SERVICE: &str = "auth";
 pub const PREFIX: &str = "/api/v1/auth";
@@ -27,6 +42,66 @@ pub static MIGRATIONS: Migrations = Migrations {
 pub struct AuthSettings {
     /// PEM file with the private key access tokens are signed with (RSA or Ed25519).
     pub signing_key_file: String,
+    /// More PEM files (public or private keys) whose public keys are published too,
+    /// comma separated: the previous key during a rotation.
+    pub published_key_files: Option<String>,
+    #[serde(default = "default_issuer")]
+    pub jwt_issuer: String,
+    #[serde(default = "default_audience")]
+    pub jwt_audience: String,
+    #[serde(default = "default_access_ttl")]
+    pub access_token_ttl_secs: i64,
+    #[serde(default = "default_refresh_ttl")]
+    pub refresh_token_ttl_secs: i64,
+    /// How long a just-rotated refresh token may be presented again (several tabs).
+    #[serde(default = "default_grace")]
+    pub refresh_grace_secs: i64,
+    /// This account (once registered) gets the admin role at start-up.
+    pub bootstrap_admin_email: Option<String>,
+    #[serde(default = "default_account_failures")]
+    pub login_max_failures_per_account: i32,
+    #[serde(default = "default_ip_failures")]
+    pub login_max_failures_per_ip: i32,
+    #[serde(default = "default_window")]
+    pub login_failure_window_secs: i64,
+    #[serde(default = "default_lockout")]
+    pub login_lockout_secs: i64,
+    /// Addresses whose `X-Real-IP` header is believed (the gateway), comma separated.
+    #[serde(default = "default_trusted_proxies")]
+    pub trusted_proxies: String,
+    /// Password hashes computed at once; defaults to the number of cores.
+    pub hash_concurrency: Option<usize>,
+}
+
+fn default_issuer() -> String {
+    peermesh_common::jwt::DEFAULT_ISSUER.into()
+}
+fn default_audience() -> String {
+    peermesh_common::jwt::DEFAULT_AUDIENCE.into()
+}
+fn default_access_ttl() -> i64 {
+    15 * 60
+}
+fn default_refresh_ttl() -> i64 {
+    7 * 24 * 3600
+}
+fn default_grace() -> i64 {
+    10
+}
+fn default_account_failures() -> i32 {
+    5
+}
+fn default_ip_failures() -> i32 {
+    50
+}
+fn default_window() -> i64 {
+    15 * 60
+}
+fn default_lockout() -> i64 {
+    5 * 60
+}
+fn default_trusted_proxies() -> String {
+    "127.0.0.1,::1".into()
 }
 
 #[derive(Debug, Clone)]
@@ -57,11 +132,65 @@ impl HasServerSettings for Settings {
 
 /// Opens the database, loads the keys and starts listening.
 pub async fn build(settings: Settings, logger: Logger) -> Result<Application, StartupError> {
-    let keys = keys::KeyRing::load(&settings.auth.signing_key_file)?;
-    slog::info!(logger, "signing key loaded"; "kid" => keys.current_kid(), "alg" => format!("{:?}", keys.algorithm()));
+    let auth = &settings.auth;
+    let keys = Arc::new(keys::KeyRing::load(
+        &auth.signing_key_file,
+        auth.published_key_files.as_deref(),
+    )?);
+    slog::info!(logger, "signing key loaded";
+        "kid" => keys.current_kid(), "alg" => format!("{:?}", keys.algorithm()),
+        "published" => keys.jwks().keys.len());
     let db = peermesh_db::open(&settings.server, DEFAULT_DATABASE_URL, &MIGRATIONS, &logger)?;
-    let listener = peermesh_common::server::bind(&settings.server, DEFAULT_PORT)?;
+    if let Some(email) = &auth.bootstrap_admin_email {
+        let email = domain::Email::parse(email)
+            .map_err(|e| format!("AUTH_BOOTSTRAP_ADMIN_EMAIL {}", e.message))?
+            .into_string();
+        let found = db
+            .write(move |conn| store::users::promote_admin(conn, &email))
+            .await?;
+        if found {
+            slog::info!(logger, "bootstrap admin ensured");
+        } else {
+            slog::warn!(logger, "bootstrap admin has no account yet; it gets the admin role at the next start after it registers (or run `peermesh-auth promote-admin`)");
+        }
+    }
 
+    let mut jwt = JwtSettings::new("local");
+    jwt.issuer = auth.jwt_issuer.clone();
+    jwt.audience = auth.jwt_audience.clone();
+    jwt.algorithm = format!("{:?}", keys.algorithm());
+    let validator = JwtValidator::from_jwks(jwt, keys.jwks())?;
+
+    let state = AppState {
+        db: db.clone(),
+        issuer: Arc::new(tokens::TokenIssuer::new(
+            keys.clone(),
+            auth.jwt_issuer.clone(),
+            auth.jwt_audience.clone(),
+            auth.access_token_ttl_secs,
+        )),
+        keys,
+        hasher: password::Hasher::new(
+            auth.hash_concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        )?,
+        refresh: RefreshPolicy {
+            ttl: TimeDelta::seconds(auth.refresh_token_ttl_secs),
+            grace: TimeDelta::seconds(auth.refresh_grace_secs),
+        },
+        account_limit: Limit {
+            max_failures: auth.login_max_failures_per_account,
+            window: TimeDelta::seconds(auth.login_failure_window_secs),
+            lockout: TimeDelta::seconds(auth.login_lockout_secs),
+        },
+        ip_limit: Limit {
+            max_failures: auth.login_max_failures_per_ip,
+            window: TimeDelta::seconds(auth.login_failure_window_secs),
+            lockout: TimeDelta::seconds(auth.login_lockout_secs),
+        },
+        trusted_proxies: Arc::new(parse_addresses(&auth.trusted_proxies)?),
+    };
+    let listener = peermesh_common::server::bind(&settings.server, DEFAULT_PORT)?;
     let readiness = Readiness::new(SERVICE).with_check("database", db.ready_check());
     let ctx = AppContext {
         service: SERVICE,
@@ -71,25 +200,59 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         readiness,
         json_limit: settings.server.json_limit_bytes,
     };
-    let state = AppState {
-        db,
-        keys: std::sync::Arc::new(keys),
-    };
+    let validator = actix_web::web::Data::new(validator);
     let app = Application::start(
         ctx,
         listener,
         &settings.server,
         routes::configure,
         move |cfg| {
-            cfg.app_data(actix_web::web::Data::new(state.clone()));
+            cfg.app_data(actix_web::web::Data::new(state.clone()))
+                .app_data(validator.clone());
         },
     )?;
     Ok(app)
+}
+
+fn parse_addresses(list: &str) -> Result<Vec<IpAddr>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| format!("AUTH_TRUSTED_PROXIES: {s:?} is not an IP address"))
+        })
+        .collect()
 }
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub keys: std::sync::Arc<keys::KeyRing>,
+    pub keys: Arc<keys::KeyRing>,
+    pub issuer: Arc<tokens::TokenIssuer>,
+    pub hasher: password::Hasher,
+    pub refresh: RefreshPolicy,
+    pub account_limit: Limit,
+    pub ip_limit: Limit,
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
+}
+
+impl AppState {
+    /// The client's address: `X-Real-IP` when the request came from the gateway,
+    /// the peer address otherwise. Never `X-Forwarded-For`, which clients can forge.
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr().map(|a| a.ip())?;
+        if self.trusted_proxies.contains(&peer) {
+            if let Some(real) = req
+                .headers()
+                .get("x-real-ip")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+            {
+                return Some(real);
+            }
+        }
+        Some(peer)
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod routes;
 pub mod schema;
+pub mod store;
 
 use diesel_migrations::embed_migrations;
 use peermesh_common::config::{self, ServerSettings};

@@ -1,10 +1,177 @@
-//! Every route of the auth service, registered in one place.
+//! Every route of the auth service, registered in one place, and the shapes they share.
 
+mod account;
+pub mod admin;
 mod jwks;
+mod me;
+mod oauth_token;
 
-use paperclip::actix::web;
+use std::collections::BTreeMap;
+
+use actix_web::body::BoxBody;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, Responder};
+use paperclip::actix::{web, Apiv2Schema, OperationModifier};
+use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
+use peermesh_common::ApiError;
+use serde::Serialize;
+
+use crate::error::AuthError;
+use crate::store::sessions::Family;
+use crate::store::users::User;
+use crate::store::{self, rfc3339};
+use crate::AppState;
 
 /// Registers the service's routes inside its `/api/v1/auth` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/jwks.json", web::get().to(jwks::jwks));
+    cfg.route("/.well-known/jwks.json", web::get().to(jwks::jwks))
+        .route("/register", web::post().to(account::register))
+        .route("/login", web::post().to(account::login))
+        .route("/refresh", web::post().to(account::refresh))
+        .route("/logout", web::post().to(account::logout))
+        .route("/logout-all", web::post().to(account::logout_all))
+        .route("/me", web::get().to(me::get_me))
+        .route("/me", web::patch().to(me::patch_me))
+        .route("/me/password", web::post().to(me::change_password))
+        .route("/sessions", web::get().to(me::list_sessions))
+        .route("/sessions/{id}", web::delete().to(me::revoke_session))
+        .route("/token", web::post().to(oauth_token::token))
+        .route("/clients", web::post().to(admin::create_client))
+        .route("/clients", web::get().to(admin::list_clients))
+        .route("/clients/{id}", web::delete().to(admin::delete_client))
+        .route("/users", web::get().to(admin::list_users))
+        .route("/users/{id}", web::patch().to(admin::patch_user));
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct UserOut {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub email_verified: bool,
+    pub disabled: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Providers linked besides the password (e.g. `google`).
+    pub identities: Vec<String>,
+}
+
+impl UserOut {
+    pub fn new(user: &User, identities: Vec<String>) -> Self {
+        Self {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            roles: crate::domain::roles_vec(&user.roles),
+            email_verified: user.email_verified,
+            disabled: user.disabled,
+            created_at: rfc3339(user.created_at),
+            identities,
+        }
+    }
+}
+
+/// The answer of register, login and refresh.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct TokensOut {
+    pub user: UserOut,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// Signs an access token for `user` in session `family` and packs the answer.
+pub fn tokens_for(
+    state: &AppState,
+    user: &User,
+    family: &Family,
+    refresh_token: String,
+    identities: Vec<String>,
+) -> Result<TokensOut, AuthError> {
+    let access_token = state
+        .issuer
+        .access_token(
+            &user.id,
+            crate::domain::roles_vec(&user.roles),
+            String::new(),
+            Some(family.id.clone()),
+        )
+        .map_err(AuthError::Internal)?;
+    Ok(TokensOut {
+        user: UserOut::new(user, identities),
+        access_token,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: state.issuer.access_ttl_secs(),
+    })
+}
+
+/// A JSON answer with `STATUS` that must never be cached (it carries tokens or secrets).
+pub struct NoStore<T, const STATUS: u16>(pub T);
+
+impl<T: Serialize, const STATUS: u16> Responder for NoStore<T, STATUS> {
+    type Body = BoxBody;
+
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse<BoxBody> {
+        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK);
+        HttpResponse::build(status)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(&self.0)
+    }
+}
+
+impl<T: paperclip::v2::schema::Apiv2Schema, const STATUS: u16> paperclip::v2::schema::Apiv2Schema
+    for NoStore<T, STATUS>
+{
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: OperationModifier, const STATUS: u16> OperationModifier for NoStore<T, STATUS> {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK);
+        let mut schema = T::schema_with_ref();
+        schema.retain_ref();
+        op.responses.insert(
+            STATUS.to_string(),
+            Either::Right(Response {
+                description: status.canonical_reason().map(str::to_owned),
+                schema: Some(schema),
+                ..Default::default()
+            }),
+        );
+    }
+
+    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
+        <T as OperationModifier>::update_definitions(map);
+    }
+}
+
+/// The user behind an access token; service tokens have no account here.
+pub async fn current_user(state: &AppState, user_id: &str) -> Result<User, ApiError> {
+    let id = user_id.to_owned();
+    state
+        .db
+        .run(move |conn| store::users::by_id(conn, &id))
+        .await
+        .map_err(AuthError::from)?
+        .ok_or_else(|| AuthError::NotFound.into())
+}
+
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect())
 }

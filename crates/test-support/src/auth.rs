@@ -1,0 +1,73 @@
+//! Talking to the real auth service in tests: accounts and tokens over HTTP.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::client::TestClient;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A signed-up user: their tokens and id.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestUser {
+    fn from_tokens(email: &str, body: &Value) -> Self {
+        Self {
+            id: body["user"]["id"].as_str().expect("user id").to_owned(),
+            email: email.to_owned(),
+            access_token: body["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+            refresh_token: body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        }
+    }
+}
+
+/// A unique email for this test.
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// Registers `email` with [`PASSWORD`] (201 expected).
+pub async fn register(client: &TestClient, email: &str) -> TestUser {
+    let resp = client
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201, "register {email}");
+    TestUser::from_tokens(email, &resp.json().await.expect("tokens"))
+}
+
+/// Logs in (200 expected).
+pub async fn login(client: &TestClient, email: &str, password: &str) -> TestUser {
+    let resp = client
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "login {email}");
+    TestUser::from_tokens(email, &resp.json().await.expect("tokens"))
+}
+
+/// A request carrying `token` as bearer.
+pub fn authed(
+    client: &TestClient,
+    method: Method,
+    path: &str,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    client.request(method, path).bearer_auth(token)
+}

@@ -1,0 +1,239 @@
+//! Register, log in, refresh, log out.
+
+use actix_web::HttpRequest;
+use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
+use peermesh_common::auth::Principal;
+use peermesh_common::ApiError;
+use serde::Deserialize;
+
+use super::{tokens_for, user_agent, NoStore, TokensOut};
+use crate::domain::{parse_display_name, Email};
+use crate::error::AuthError;
+use crate::password::check_new_password;
+use crate::store::sessions::{self, Refresh};
+use crate::store::{throttle, users};
+use crate::tokens::{random_secret, secret_hash};
+use crate::AppState;
+
+const REFRESH_PREFIX: &str = "pmr_";
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterIn {
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+/// Creates an account and signs it in.
+#[api_v2_operation(summary = "Register", tags(account))]
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RegisterIn>,
+) -> Result<NoStore<TokensOut, 201>, ApiError> {
+    let body = body.into_inner();
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email).map_err(|e| errors.push(e)).ok();
+    if let Err(e) = check_new_password("password", &body.password) {
+        errors.push(e);
+    }
+    let display_name = match body.display_name.as_deref() {
+        Some(name) => parse_display_name(name).map_err(|e| errors.push(e)).ok(),
+        None => None,
+    };
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        return Err(AuthError::Invalid(errors).into());
+    };
+
+    let hash = state
+        .hasher
+        .hash(body.password)
+        .await
+        .map_err(AuthError::Internal)?;
+    let user = users::User::new(email.into_string(), display_name, hash);
+    let refresh = random_secret(REFRESH_PREFIX);
+    let refresh_hash = secret_hash(&refresh);
+    let (ua, ip) = (
+        user_agent(&req),
+        state.client_ip(&req).map(|i| i.to_string()),
+    );
+    let policy = state.refresh;
+    let (user, family) = state
+        .db
+        .write(move |conn| {
+            users::insert(conn, &user)?;
+            let family = sessions::start(conn, &user.id, ua, ip, &refresh_hash, policy)?;
+            Ok((user, family))
+        })
+        .await
+        .map_err(|e| match e {
+            e if e.is_unique_violation() => AuthError::EmailTaken,
+            e => AuthError::Db(e),
+        })?;
+    Ok(NoStore(tokens_for(
+        &state,
+        &user,
+        &family,
+        refresh,
+        Vec::new(),
+    )?))
+}
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginIn {
+    pub email: String,
+    pub password: String,
+}
+
+/// Signs in with email and password: a new session (refresh family).
+#[api_v2_operation(summary = "Log in", tags(account))]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginIn>,
+) -> Result<NoStore<TokensOut, 200>, ApiError> {
+    let body = body.into_inner();
+    let ip = state.client_ip(&req).map(|i| i.to_string());
+    let email = Email::parse(&body.email)
+        .map(Email::into_string)
+        .unwrap_or_else(|_| body.email.trim().to_lowercase());
+    let account_key = format!("account:{email}");
+    let ip_key = ip.as_ref().map(|ip| format!("ip:{ip}"));
+
+    let keys: Vec<String> = std::iter::once(account_key.clone())
+        .chain(ip_key.clone())
+        .collect();
+    let lookup_email = email.clone();
+    let (locked, user) = state
+        .db
+        .run(move |conn| {
+            let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let locked = throttle::locked_for(conn, &key_refs)?;
+            let user = users::by_email(conn, &lookup_email)?;
+            Ok((locked, user))
+        })
+        .await
+        .map_err(AuthError::from)?;
+    if let Some(secs) = locked {
+        return Err(AuthError::Throttled(secs).into());
+    }
+
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    if !state.hasher.verify(body.password, hash).await {
+        let (account_limit, ip_limit) = (state.account_limit, state.ip_limit);
+        state
+            .db
+            .write(move |conn| {
+                throttle::record_failure(conn, &account_key, account_limit)?;
+                if let Some(ip_key) = &ip_key {
+                    throttle::record_failure(conn, ip_key, ip_limit)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(AuthError::from)?;
+        return Err(AuthError::InvalidCredentials.into());
+    }
+    let Some(user) = user else {
+        return Err(AuthError::InvalidCredentials.into());
+    };
+    if user.disabled {
+        return Err(AuthError::Disabled.into());
+    }
+
+    let refresh = random_secret(REFRESH_PREFIX);
+    let refresh_hash = secret_hash(&refresh);
+    let ua = user_agent(&req);
+    let policy = state.refresh;
+    let user_id = user.id.clone();
+    let (family, identities) = state
+        .db
+        .write(move |conn| {
+            throttle::reset(conn, &account_key)?;
+            let family = sessions::start(conn, &user_id, ua, ip, &refresh_hash, policy)?;
+            Ok((family, users::providers(conn, &user_id)?))
+        })
+        .await
+        .map_err(AuthError::from)?;
+    Ok(NoStore(tokens_for(
+        &state, &user, &family, refresh, identities,
+    )?))
+}
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshIn {
+    pub refresh_token: String,
+}
+
+/// Trades a refresh token for a new pair. The presented token is rotated; presenting
+/// it again after the grace window revokes the whole session.
+#[api_v2_operation(summary = "Refresh tokens", tags(account))]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshIn>,
+) -> Result<NoStore<TokensOut, 200>, ApiError> {
+    let presented = secret_hash(body.refresh_token.trim());
+    let refresh = random_secret(REFRESH_PREFIX);
+    let new_hash = secret_hash(&refresh);
+    let policy = state.refresh;
+    let (outcome, identities) = state
+        .db
+        .write(move |conn| {
+            let outcome = sessions::rotate(conn, &presented, &new_hash, policy)?;
+            let identities = match &outcome {
+                Refresh::Issued { user, .. } => users::providers(conn, &user.id)?,
+                _ => Vec::new(),
+            };
+            Ok((outcome, identities))
+        })
+        .await
+        .map_err(AuthError::from)?;
+    match outcome {
+        Refresh::Issued { family, user } => Ok(NoStore(tokens_for(
+            &state, &user, &family, refresh, identities,
+        )?)),
+        Refresh::Refused(reason) => Err(AuthError::InvalidRefreshToken(reason).into()),
+        Refresh::Reused => Err(AuthError::RefreshReused.into()),
+    }
+}
+
+/// Ends the session the refresh token belongs to (if it is the caller's).
+#[api_v2_operation(summary = "Log out of this session", tags(account))]
+pub async fn logout(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<RefreshIn>,
+) -> Result<NoContent, ApiError> {
+    let hash = secret_hash(body.refresh_token.trim());
+    let user_id = principal.subject().to_owned();
+    state
+        .db
+        .write(move |conn| {
+            if let Some(family) = sessions::family_of(conn, &hash)? {
+                sessions::revoke(conn, &family.id, Some(&user_id), "logout")?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(AuthError::from)?;
+    Ok(NoContent)
+}
+
+/// Ends every session of the caller. Access tokens already issued lapse by themselves.
+#[api_v2_operation(summary = "Log out everywhere", tags(account))]
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<NoContent, ApiError> {
+    let user_id = principal.subject().to_owned();
+    state
+        .db
+        .write(move |conn| sessions::revoke_all(conn, &user_id, None, "logout-all"))
+        .await
+        .map_err(AuthError::from)?;
+    Ok(NoContent)
+}

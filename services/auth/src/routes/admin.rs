@@ -1,0 +1,277 @@
+//! Administration: service clients and users. Every handler takes `AdminOnly`.
+
+use base64::Engine as _;
+use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
+use peermesh_common::auth::AdminOnly;
+use peermesh_common::{ApiError, FieldError};
+use serde::{Deserialize, Serialize};
+
+use super::{NoStore, UserOut};
+use crate::domain::{parse_roles, parse_scope};
+use crate::error::AuthError;
+use crate::store::clients::{self, ServiceClient};
+use crate::store::{rfc3339, sessions, users};
+use crate::tokens::{random_secret, secret_hash};
+use crate::AppState;
+
+const MAX_SCOPES: usize = 20;
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIn {
+    pub name: String,
+    /// Scopes the client may ask for, e.g. `content:write`.
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ClientOut {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ClientCreatedOut {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    /// Shown once; only a hash is kept.
+    pub client_secret: String,
+}
+
+fn client_out(c: &ServiceClient) -> ClientOut {
+    ClientOut {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        scopes: c.scope_list(),
+        created_at: rfc3339(c.created_at),
+    }
+}
+
+/// Checks a client's name and scopes; returns the stored scope string.
+pub fn check_client(name: &str, scopes: &[String]) -> Result<String, AuthError> {
+    let mut errors = Vec::new();
+    let name_chars = name.trim().chars().count();
+    if name_chars == 0 || name_chars > 100 {
+        errors.push(FieldError::new("name", "must be 1 to 100 characters"));
+    }
+    if scopes.is_empty() || scopes.len() > MAX_SCOPES {
+        errors.push(FieldError::new(
+            "scopes",
+            format!("give 1 to {MAX_SCOPES} scopes"),
+        ));
+    }
+    let mut valid: Vec<&str> = Vec::new();
+    for scope in scopes {
+        match parse_scope(scope) {
+            Ok(s) => valid.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AuthError::Invalid(errors));
+    }
+    valid.sort_unstable();
+    valid.dedup();
+    Ok(valid.join(" "))
+}
+
+/// A new client with a fresh secret; the caller shows the secret once.
+pub fn new_client(
+    name: &str,
+    scopes: String,
+    created_by: Option<String>,
+) -> (ServiceClient, String) {
+    let secret = random_secret("pms_");
+    let client = ServiceClient {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: name.trim().to_owned(),
+        secret_hash: secret_hash(&secret),
+        scopes,
+        created_by,
+        created_at: crate::store::now(),
+        revoked_at: None,
+    };
+    (client, secret)
+}
+
+#[api_v2_operation(summary = "Create a service client", tags(admin))]
+pub async fn create_client(
+    state: web::Data<AppState>,
+    admin: AdminOnly,
+    body: web::Json<ClientIn>,
+) -> Result<NoStore<ClientCreatedOut, 201>, ApiError> {
+    let scopes = check_client(&body.name, &body.scopes)?;
+    let (client, secret) = new_client(&body.name, scopes, Some(admin.0.subject().to_owned()));
+    let out = client_out(&client);
+    state
+        .db
+        .write(move |conn| clients::insert(conn, &client))
+        .await
+        .map_err(AuthError::from)?;
+    Ok(NoStore(ClientCreatedOut {
+        id: out.id,
+        name: out.name,
+        scopes: out.scopes,
+        created_at: out.created_at,
+        client_secret: secret,
+    }))
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ClientsOut {
+    pub items: Vec<ClientOut>,
+}
+
+#[api_v2_operation(summary = "List service clients", tags(admin))]
+pub async fn list_clients(
+    state: web::Data<AppState>,
+    _admin: AdminOnly,
+) -> Result<web::Json<ClientsOut>, ApiError> {
+    let all = state
+        .db
+        .run(clients::list_active)
+        .await
+        .map_err(AuthError::from)?;
+    Ok(web::Json(ClientsOut {
+        items: all.iter().map(client_out).collect(),
+    }))
+}
+
+#[api_v2_operation(summary = "Revoke a service client", tags(admin))]
+pub async fn delete_client(
+    state: web::Data<AppState>,
+    _admin: AdminOnly,
+    id: web::Path<String>,
+) -> Result<NoContent, ApiError> {
+    let id = id.into_inner();
+    let revoked = state
+        .db
+        .write(move |conn| clients::revoke(conn, &id))
+        .await
+        .map_err(AuthError::from)?;
+    if !revoked {
+        return Err(AuthError::NotFound.into());
+    }
+    Ok(NoContent)
+}
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1..=100, default 20.
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct UsersPage {
+    pub items: Vec<UserOut>,
+    pub next_cursor: Option<String>,
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+}
+
+/// Decodes `?limit` and `?cursor` (an opaque encoding of the last id seen).
+pub fn page_params(query: &PageQuery) -> Result<(i64, Option<String>), AuthError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(AuthError::field("limit", "must be between 1 and 100"));
+    }
+    let after = match &query.cursor {
+        None => None,
+        Some(c) => Some(
+            b64()
+                .decode(c)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| AuthError::field("cursor", "is not a cursor this API gave out"))?,
+        ),
+    };
+    Ok((limit, after))
+}
+
+#[api_v2_operation(summary = "List users", tags(admin))]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    _admin: AdminOnly,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<UsersPage>, ApiError> {
+    let (limit, after) = page_params(&query)?;
+    let mut page = state
+        .db
+        .run(move |conn| users::page(conn, limit + 1, after.as_deref()))
+        .await
+        .map_err(AuthError::from)?;
+    let next_cursor = if page.len() as i64 > limit {
+        page.truncate(limit as usize);
+        page.last().map(|u| b64().encode(u.id.as_bytes()))
+    } else {
+        None
+    };
+    Ok(web::Json(UsersPage {
+        items: page.iter().map(|u| UserOut::new(u, Vec::new())).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// The complete new set; `user` is always kept.
+    pub roles: Option<Vec<String>>,
+    /// A disabled user cannot sign in or refresh; their sessions end at once.
+    pub disabled: Option<bool>,
+}
+
+#[api_v2_operation(summary = "Change a user's roles or disable them", tags(admin))]
+pub async fn patch_user(
+    state: web::Data<AppState>,
+    admin: AdminOnly,
+    id: web::Path<String>,
+    body: web::Json<UserPatch>,
+) -> Result<web::Json<UserOut>, ApiError> {
+    let id = id.into_inner();
+    let body = body.into_inner();
+    let roles = body
+        .roles
+        .as_deref()
+        .map(parse_roles)
+        .transpose()
+        .map_err(|e| AuthError::Invalid(vec![e]))?;
+    if id == admin.0.subject() {
+        // An administrator cannot lock themselves out by accident.
+        if body.disabled == Some(true) {
+            return Err(AuthError::field("disabled", "you cannot disable yourself").into());
+        }
+        if roles.as_deref().is_some_and(|r| !r.contains("admin")) {
+            return Err(AuthError::field("roles", "you cannot remove your own admin role").into());
+        }
+    }
+    let user = state
+        .db
+        .write(move |conn| {
+            if users::by_id(conn, &id)?.is_none() {
+                return Ok(None);
+            }
+            if let Some(roles) = &roles {
+                users::set_roles(conn, &id, roles)?;
+            }
+            if let Some(disabled) = body.disabled {
+                users::set_disabled(conn, &id, disabled)?;
+                if disabled {
+                    sessions::revoke_all(conn, &id, None, "user disabled")?;
+                }
+            }
+            users::by_id(conn, &id)
+        })
+        .await
+        .map_err(AuthError::from)?
+        .ok_or(AuthError::NotFound)?;
+    Ok(web::Json(UserOut::new(&user, Vec::new())))
+}

@@ -1,0 +1,22 @@
+//! The auth service's tables: every query of the service lives here, each taking the
+//! connection it runs on (handlers call them through `Db::run` / `Db::write`).
+
+pub mod clients;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+
+use chrono::{DurationRound, NaiveDateTime, TimeDelta};
+
+/// Now, in UTC, at the microsecond precision both backends store.
+pub fn now() -> NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
+}
+
+/// A stored time as the API shows it (RFC 3339 UTC).
+pub fn rfc3339(t: NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
