@@ -99,3 +99,79 @@ async fn request_ids_flow_from_the_gateway_to_the_service_and_the_access_log() {
     assert_eq!(line["service"], "gateway");
     assert!(log.iter().any(|l| l["request_id"] == generated.as_str()));
 }
+
+/// The gateway limits sign-in attempts per address before they reach the service,
+/// and says so as a problem with Retry-After.
+#[actix_web::test]
+async fn the_gateway_rate_limits_sign_in_routes() {
+    use peermesh_test_support::gateway::{Gateway, Upstreams};
+    let stack = spawn_stack().await;
+    let gateway = Gateway::start_with(
+        &Upstreams {
+            auth: stack.auth.addr(),
+            ingest: stack.ingestion.addr(),
+            content: stack.content.addr(),
+        },
+        &[("GATEWAY_AUTH_RATE", "1r/s"), ("GATEWAY_AUTH_BURST", "3")],
+    );
+    let client = peermesh_test_support::TestClient::new(gateway.base_url());
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let resp = client
+            .post_json(
+                "/api/v1/auth/login",
+                &serde_json::json!({"email": "nobody@example.com", "password": "guess guess"}),
+            )
+            .await;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            assert_eq!(resp.headers()["retry-after"], "1");
+            assert_problem(resp, 429, "rate_limited").await;
+        }
+    }
+    assert!(statuses.contains(&401), "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Other auth routes are not limited.
+    for _ in 0..10 {
+        assert_eq!(client.get("/api/v1/auth/health").await.status(), 200);
+    }
+}
+
+/// Sign up, use the token at another service, refresh and log out — all through nginx.
+#[actix_web::test]
+async fn a_user_signs_up_and_reads_content_through_the_gateway() {
+    use peermesh_test_support::auth::{register, unique_email};
+    let stack = spawn_stack().await;
+    let user = register(&stack.client, &unique_email("e2e")).await;
+    let resp = stack
+        .client
+        .request(reqwest::Method::GET, "/api/v1/content")
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["items"], serde_json::json!([]));
+
+    let resp = stack
+        .client
+        .post_json(
+            "/api/v1/auth/refresh",
+            &serde_json::json!({"refresh_token": user.refresh_token}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let sessions: Value = stack
+        .client
+        .request(reqwest::Method::GET, "/api/v1/auth/sessions")
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The gateway's X-Real-IP is what the service records, not nginx's own address.
+    assert_eq!(sessions["items"][0]["ip"], "127.0.0.1");
+}

@@ -48,10 +48,11 @@ fn free_port() -> u16 {
 
 impl Gateway {
     pub fn start(upstreams: &Upstreams) -> Self {
-        Self::start_with_limits(upstreams, "10m", "101m")
+        Self::start_with(upstreams, &[])
     }
 
-    pub fn start_with_limits(upstreams: &Upstreams, body_limit: &str, upload_limit: &str) -> Self {
+    /// `overrides` replace template values, e.g. `("GATEWAY_AUTH_RATE", "2r/s")`.
+    pub fn start_with(upstreams: &Upstreams, overrides: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("nginx prefix");
         let deploy = workspace_root().join("deploy/nginx");
         let read = |name: &str| {
@@ -61,18 +62,23 @@ impl Gateway {
         let port = free_port();
         let gateway_conf = dir.path().join("gateway.conf");
         let access_log = dir.path().join("access.log");
-        let gateway = render(
-            &read("gateway.conf.template"),
-            &[
-                ("GATEWAY_LISTEN", format!("127.0.0.1:{port}")),
-                ("AUTH_UPSTREAM", upstreams.auth.clone()),
-                ("INGEST_UPSTREAM", upstreams.ingest.clone()),
-                ("CONTENT_UPSTREAM", upstreams.content.clone()),
-                ("GATEWAY_BODY_LIMIT", body_limit.into()),
-                ("GATEWAY_UPLOAD_LIMIT", upload_limit.into()),
-                ("GATEWAY_ACCESS_LOG", access_log.display().to_string()),
-            ],
-        );
+        let mut vars = vec![
+            ("GATEWAY_LISTEN", format!("127.0.0.1:{port}")),
+            ("AUTH_UPSTREAM", upstreams.auth.clone()),
+            ("INGEST_UPSTREAM", upstreams.ingest.clone()),
+            ("CONTENT_UPSTREAM", upstreams.content.clone()),
+            ("GATEWAY_BODY_LIMIT", "10m".into()),
+            ("GATEWAY_UPLOAD_LIMIT", "101m".into()),
+            ("GATEWAY_ACCESS_LOG", access_log.display().to_string()),
+            ("GATEWAY_AUTH_RATE", "10r/s".into()),
+            ("GATEWAY_AUTH_BURST", "20".into()),
+        ];
+        for (name, value) in overrides {
+            if let Some(slot) = vars.iter_mut().find(|(n, _)| n == name) {
+                slot.1 = (*value).to_owned();
+            }
+        }
+        let gateway = render(&read("gateway.conf.template"), &vars);
         let is_root = Command::new("id")
             .arg("-u")
             .output()

@@ -98,3 +98,48 @@ fn a_missing_key_file_is_a_clear_start_up_error() {
         .unwrap();
     assert!(err.contains("not an RSA or Ed25519 private key"), "{err}");
 }
+
+/// Rotation: the new key signs, the old one stays published, so tokens issued before
+/// the switch keep verifying until they expire.
+#[actix_web::test]
+async fn previous_keys_stay_published_during_a_rotation() {
+    use peermesh_test_support::auth::{register, unique_email};
+    let old = spawn_auth(&[(
+        "SIGNING_KEY_FILE",
+        keys::other_rsa_key().path.display().to_string(),
+    )])
+    .await;
+    let before = register(&old.client, &unique_email("rot")).await;
+
+    let new = spawn_auth(&[(
+        "PUBLISHED_KEY_FILES",
+        format!(" {} ,", keys::other_rsa_key().path.display()),
+    )])
+    .await;
+    let body: Value = new
+        .client
+        .get("/api/v1/auth/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["keys"].as_array().unwrap().len(), 2);
+    let validator = JwtValidator::new(JwtSettings::new(jwks_url(&new))).unwrap();
+    assert_eq!(
+        validator.verify(&before.access_token).await.unwrap().sub,
+        before.id
+    );
+    let after = register(&new.client, &unique_email("rot")).await;
+    validator.verify(&after.access_token).await.unwrap();
+
+    let err = peermesh_auth::keys::KeyRing::load(
+        &keys::rsa_key().path.display().to_string(),
+        Some("/nonexistent.pem"),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("AUTH_PUBLISHED_KEY_FILES /nonexistent.pem"),
+        "{err}"
+    );
+}

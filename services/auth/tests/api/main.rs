@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod cli;
 mod conformance;
 mod db;
 mod jwks;
