@@ -25,6 +25,8 @@ pub enum AuthError {
     #[error("not found")]
     NotFound,
     #[error(transparent)]
+    Hash(#[from] crate::password::HashError),
+    #[error(transparent)]
     Db(#[from] DbError),
     #[error("{0}")]
     Internal(String),
@@ -57,6 +59,13 @@ impl From<AuthError> for ApiError {
                 ApiError::forbidden(detail).with_code("wrong_current_password")
             }
             AuthError::NotFound => ApiError::not_found("no such resource"),
+            AuthError::Hash(crate::password::HashError::Busy) => {
+                ApiError::service_unavailable("busy", detail).with_header(
+                    actix_web::http::header::RETRY_AFTER,
+                    "1",
+                )
+            }
+            AuthError::Hash(other) => ApiError::internal(other),
             AuthError::Db(db) if db.is_unique_violation() => {
                 ApiError::conflict("conflict", "this already exists")
             }

@@ -7,7 +7,6 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use peermesh_common::FieldError;
-use tokio::sync::Semaphore;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -36,9 +35,26 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Why a hash could not be computed now.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("too many password checks are waiting; retry shortly")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Jobs waiting for a hashing thread before new ones are refused (a few seconds' worth).
+const QUEUE: usize = 256;
+
+/// Hashes on its own threads (as many as `concurrency`), which run at the lowest CPU
+/// priority: while logins saturate the machine, every other request still gets the
+/// CPU first, and logins use what is left.
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
     /// Verified against when the account does not exist, so both cases cost the same.
     dummy_hash: Arc<str>,
 }
@@ -50,44 +66,70 @@ impl Hasher {
             .hash_password(b"not-a-real-password-0000", &salt)
             .map_err(|e| format!("argon2 self-test: {e}"))?
             .to_string();
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..concurrency.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    // Lowering one's own priority is always allowed; if it fails we
+                    // merely hash at normal priority.
+                    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| format!("starting hashing threads: {e}"))?;
+        }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             dummy_hash: dummy.into(),
         })
     }
 
-    pub async fn hash(&self, password: String) -> Result<String, String> {
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-        tokio::task::spawn_blocking(move || {
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => HashError::Busy,
+            std::sync::mpsc::TrySendError::Disconnected(_) => HashError::Failed("hashing threads stopped".into()),
+        })?;
+        rx.await.map_err(|_| HashError::Failed("hashing job dropped".into()))
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.run(move || {
             let salt = SaltString::generate(&mut OsRng);
             argon2()
                 .hash_password(password.as_bytes(), &salt)
                 .map(|h| h.to_string())
-                .map_err(|e| e.to_string())
+                .map_err(|e| HashError::Failed(e.to_string()))
         })
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
     }
 
     /// True when `password` matches `hash`; with no hash (unknown account, or an
     /// account without a password) the dummy hash is checked and the answer is false.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return false;
             };
-            argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-                && known
+            argon2().verify_password(password.as_bytes(), &parsed).is_ok() && known
         })
         .await
-        .unwrap_or(false)
     }
 }
 
@@ -112,8 +154,8 @@ mod tests {
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
         );
-        assert!(h.verify("correct horse".into(), Some(hash.clone())).await);
-        assert!(!h.verify("wrong horse".into(), Some(hash)).await);
-        assert!(!h.verify("not-a-real-password-0000".into(), None).await);
+        assert!(h.verify("correct horse".into(), Some(hash.clone())).await.unwrap());
+        assert!(!h.verify("wrong horse".into(), Some(hash)).await.unwrap());
+        assert!(!h.verify("not-a-real-password-0000".into(), None).await.unwrap());
     }
 }

@@ -51,7 +51,7 @@ pub async fn register(
         .hasher
         .hash(body.password)
         .await
-        .map_err(AuthError::Internal)?;
+        .map_err(AuthError::from)?;
     let user = users::User::new(email.into_string(), display_name, hash);
     let refresh = random_secret(REFRESH_PREFIX);
     let refresh_hash = secret_hash(&refresh);
@@ -122,7 +122,7 @@ pub async fn login(
     }
 
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    if !state.hasher.verify(body.password, hash).await {
+    if !state.hasher.verify(body.password, hash).await.map_err(AuthError::from)? {
         let (account_limit, ip_limit) = (state.account_limit, state.ip_limit);
         state
             .db

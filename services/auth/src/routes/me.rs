@@ -83,6 +83,7 @@ pub async fn change_password(
         .hasher
         .verify(body.current_password, user.password_hash.clone())
         .await
+        .map_err(AuthError::from)?
     {
         return Err(AuthError::WrongCurrentPassword.into());
     }
@@ -90,7 +91,7 @@ pub async fn change_password(
         .hasher
         .hash(body.new_password)
         .await
-        .map_err(AuthError::Internal)?;
+        .map_err(AuthError::from)?;
     let keep = principal.claims.sid.clone();
     state
         .db
