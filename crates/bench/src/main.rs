@@ -106,7 +106,10 @@ where
 }
 
 async fn register(http: &reqwest::Client, base: &str, tag: &str) -> Value {
-    let email = format!("{tag}-{}@bench.example", std::process::id() as u128 * 1_000_000 + rand_suffix());
+    let email = format!(
+        "{tag}-{}@bench.example",
+        std::process::id() as u128 * 1_000_000 + rand_suffix()
+    );
     let resp = http
         .post(format!("{base}/api/v1/auth/register"))
         .json(&json!({"email": email, "password": PASSWORD}))
@@ -130,7 +133,10 @@ fn rand_suffix() -> u128 {
 
 fn bench_argon2(secs: u64) {
     let salt = SaltString::generate(&mut OsRng);
-    let hash = argon2().hash_password(PASSWORD.as_bytes(), &salt).unwrap().to_string();
+    let hash = argon2()
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
@@ -141,7 +147,9 @@ fn bench_argon2(secs: u64) {
             std::thread::spawn(move || {
                 let parsed = PasswordHash::new(&hash).unwrap();
                 while !stop.load(Ordering::Relaxed) {
-                    argon2().verify_password(PASSWORD.as_bytes(), &parsed).unwrap();
+                    argon2()
+                        .verify_password(PASSWORD.as_bytes(), &parsed)
+                        .unwrap();
                     count.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -174,7 +182,14 @@ async fn bench_me(http: reqwest::Client, base: String, secs: u64, conc: usize, l
     run
 }
 
-fn login_step(http: reqwest::Client, base: &str, email: String) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> + Send + Sync + 'static {
+fn login_step(
+    http: reqwest::Client,
+    base: &str,
+    email: String,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+       + Send
+       + Sync
+       + 'static {
     let url = format!("{base}/api/v1/auth/login");
     move |_| {
         let (http, url, email) = (http.clone(), url.clone(), email.clone());
@@ -197,10 +212,21 @@ fn login_step(http: reqwest::Client, base: &str, email: String) -> impl Fn(usize
 async fn bench_login(http: reqwest::Client, base: String, secs: u64, conc: usize) {
     let user = register(&http, &base, "login").await;
     let email = user["email"].as_str().unwrap().to_owned();
-    let mut alone = bench_me(http.clone(), base.clone(), secs, 2, "GET /me alone (2 clients)").await;
+    let mut alone = bench_me(
+        http.clone(),
+        base.clone(),
+        secs,
+        2,
+        "GET /me alone (2 clients)",
+    )
+    .await;
     let mut logins = drive(secs, conc, login_step(http.clone(), &base, email.clone())).await;
     logins.report(&format!("POST /login alone ({conc} clients)"));
-    let background = tokio::spawn(drive(secs + 1, conc, login_step(http.clone(), &base, email)));
+    let background = tokio::spawn(drive(
+        secs + 1,
+        conc,
+        login_step(http.clone(), &base, email),
+    ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut during = bench_me(http, base, secs, 2, "GET /me during logins (2 clients)").await;
     let mut mixed = background.await.unwrap();
@@ -213,7 +239,9 @@ async fn bench_refresh(http: reqwest::Client, base: String, secs: u64, conc: usi
     let mut chains = Vec::new();
     for _ in 0..conc {
         let user = register(&http, &base, "refresh").await;
-        chains.push(tokio::sync::Mutex::new(user["refresh_token"].as_str().unwrap().to_owned()));
+        chains.push(tokio::sync::Mutex::new(
+            user["refresh_token"].as_str().unwrap().to_owned(),
+        ));
     }
     let chains = Arc::new(chains);
     let url = format!("{base}/api/v1/auth/refresh");
@@ -221,7 +249,12 @@ async fn bench_refresh(http: reqwest::Client, base: String, secs: u64, conc: usi
         let (http, url, chains) = (http.clone(), url.clone(), chains.clone());
         async move {
             let mut token = chains[worker].lock().await;
-            let Ok(resp) = http.post(&url).json(&json!({"refresh_token": *token})).send().await else {
+            let Ok(resp) = http
+                .post(&url)
+                .json(&json!({"refresh_token": *token}))
+                .send()
+                .await
+            else {
                 return false;
             };
             if resp.status() != 200 {
@@ -230,7 +263,10 @@ async fn bench_refresh(http: reqwest::Client, base: String, secs: u64, conc: usi
             let Ok(body) = resp.json::<Value>().await else {
                 return false;
             };
-            *token = body["refresh_token"].as_str().unwrap_or_default().to_owned();
+            *token = body["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             true
         }
     })
@@ -250,7 +286,14 @@ async fn main() {
         Some("login") => bench_login(client(), base, secs, conc).await,
         Some("refresh") => bench_refresh(client(), base, secs, conc).await,
         Some("me") => {
-            bench_me(client(), base, secs, conc, &format!("GET /me ({conc} clients)")).await;
+            bench_me(
+                client(),
+                base,
+                secs,
+                conc,
+                &format!("GET /me ({conc} clients)"),
+            )
+            .await;
         }
         _ => {
             eprintln!("usage: peermesh-bench argon2 <secs> | login|refresh|me <base-url> <secs> <concurrency>");

@@ -60,10 +60,8 @@ impl From<AuthError> for ApiError {
             }
             AuthError::NotFound => ApiError::not_found("no such resource"),
             AuthError::Hash(crate::password::HashError::Busy) => {
-                ApiError::service_unavailable("busy", detail).with_header(
-                    actix_web::http::header::RETRY_AFTER,
-                    "1",
-                )
+                ApiError::service_unavailable("busy", detail)
+                    .with_header(actix_web::http::header::RETRY_AFTER, "1")
             }
             AuthError::Hash(other) => ApiError::internal(other),
             AuthError::Db(db) if db.is_unique_violation() => {

@@ -46,6 +46,24 @@ pub enum HashError {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// SCHED_IDLE where the OS has it (the thread runs only on otherwise idle CPU),
+/// else the lowest nice value. Lowering one's own priority is always allowed; if
+/// both fail we merely hash at normal priority.
+fn lower_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let idle = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    );
+    if idle.is_err() {
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+    }
+}
+
 /// Jobs waiting for a hashing thread before new ones are refused (a few seconds' worth).
 const QUEUE: usize = 256;
 
@@ -73,9 +91,7 @@ impl Hasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
-                    // Lowering one's own priority is always allowed; if it fails we
-                    // merely hash at normal priority.
-                    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+                    lower_priority();
                     loop {
                         let job = match queue.lock() {
                             Ok(rx) => rx.recv(),
@@ -95,16 +111,22 @@ impl Hasher {
         })
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
         });
         self.jobs.try_send(job).map_err(|e| match e {
             std::sync::mpsc::TrySendError::Full(_) => HashError::Busy,
-            std::sync::mpsc::TrySendError::Disconnected(_) => HashError::Failed("hashing threads stopped".into()),
+            std::sync::mpsc::TrySendError::Disconnected(_) => {
+                HashError::Failed("hashing threads stopped".into())
+            }
         })?;
-        rx.await.map_err(|_| HashError::Failed("hashing job dropped".into()))
+        rx.await
+            .map_err(|_| HashError::Failed("hashing job dropped".into()))
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
@@ -127,7 +149,10 @@ impl Hasher {
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return false;
             };
-            argon2().verify_password(password.as_bytes(), &parsed).is_ok() && known
+            argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+                && known
         })
         .await
     }
@@ -154,8 +179,14 @@ mod tests {
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
         );
-        assert!(h.verify("correct horse".into(), Some(hash.clone())).await.unwrap());
+        assert!(h
+            .verify("correct horse".into(), Some(hash.clone()))
+            .await
+            .unwrap());
         assert!(!h.verify("wrong horse".into(), Some(hash)).await.unwrap());
-        assert!(!h.verify("not-a-real-password-0000".into(), None).await.unwrap());
+        assert!(!h
+            .verify("not-a-real-password-0000".into(), None)
+            .await
+            .unwrap());
     }
 }

@@ -32,6 +32,21 @@ impl TokenIssuer {
         self.access_ttl_secs
     }
 
+    /// [`TokenIssuer::access_token`] on the blocking pool: an RSA signature takes
+    /// about a millisecond, which must not stall an async worker's other requests.
+    pub async fn sign(
+        self: &Arc<Self>,
+        sub: String,
+        roles: Vec<String>,
+        scope: String,
+        sid: Option<String>,
+    ) -> Result<String, String> {
+        let issuer = self.clone();
+        tokio::task::spawn_blocking(move || issuer.access_token(&sub, roles, scope, sid))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
     /// A signed access token for `sub`.
     pub fn access_token(
         &self,

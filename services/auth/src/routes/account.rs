@@ -72,13 +72,9 @@ pub async fn register(
             e if e.is_unique_violation() => AuthError::EmailTaken,
             e => AuthError::Db(e),
         })?;
-    Ok(NoStore(tokens_for(
-        &state,
-        &user,
-        &family,
-        refresh,
-        Vec::new(),
-    )?))
+    Ok(NoStore(
+        tokens_for(&state, &user, &family, refresh, Vec::new()).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]
@@ -122,7 +118,12 @@ pub async fn login(
     }
 
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    if !state.hasher.verify(body.password, hash).await.map_err(AuthError::from)? {
+    if !state
+        .hasher
+        .verify(body.password, hash)
+        .await
+        .map_err(AuthError::from)?
+    {
         let (account_limit, ip_limit) = (state.account_limit, state.ip_limit);
         state
             .db
@@ -158,9 +159,9 @@ pub async fn login(
         })
         .await
         .map_err(AuthError::from)?;
-    Ok(NoStore(tokens_for(
-        &state, &user, &family, refresh, identities,
-    )?))
+    Ok(NoStore(
+        tokens_for(&state, &user, &family, refresh, identities).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]
@@ -193,9 +194,9 @@ pub async fn refresh(
         .await
         .map_err(AuthError::from)?;
     match outcome {
-        Refresh::Issued { family, user } => Ok(NoStore(tokens_for(
-            &state, &user, &family, refresh, identities,
-        )?)),
+        Refresh::Issued { family, user } => Ok(NoStore(
+            tokens_for(&state, &user, &family, refresh, identities).await?,
+        )),
         Refresh::Refused(reason) => Err(AuthError::InvalidRefreshToken(reason).into()),
         Refresh::Reused => Err(AuthError::RefreshReused.into()),
     }

@@ -86,7 +86,7 @@ pub struct TokensOut {
 }
 
 /// Signs an access token for `user` in session `family` and packs the answer.
-pub fn tokens_for(
+pub async fn tokens_for(
     state: &AppState,
     user: &User,
     family: &Family,
@@ -95,12 +95,13 @@ pub fn tokens_for(
 ) -> Result<TokensOut, AuthError> {
     let access_token = state
         .issuer
-        .access_token(
-            &user.id,
+        .sign(
+            user.id.clone(),
             crate::domain::roles_vec(&user.roles),
             String::new(),
             Some(family.id.clone()),
         )
+        .await
         .map_err(AuthError::Internal)?;
     Ok(TokensOut {
         user: UserOut::new(user, identities),

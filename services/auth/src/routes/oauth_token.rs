@@ -173,7 +173,13 @@ pub async fn token(
     let scope = granted.join(" ");
     let access_token = state
         .issuer
-        .access_token(&client.id, vec!["service".into()], scope.clone(), None)
+        .sign(
+            client.id.clone(),
+            vec!["service".into()],
+            scope.clone(),
+            None,
+        )
+        .await
         .map_err(ApiError::internal)?;
     Ok(NoStore(ClientTokenOut {
         access_token,
