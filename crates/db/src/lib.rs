@@ -218,7 +218,7 @@ impl Db {
             // WAL sticks to the file: set it once, before the pool opens connections.
             let mut conn =
                 SqliteConnection::establish(path).map_err(|e| DbError::Connect(e.to_string()))?;
-            conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+            conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
         }
         let backend = target.backend();
         let pool = Pool::builder()
