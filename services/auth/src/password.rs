@@ -145,17 +145,53 @@ impl Hasher {
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
-        self.run(move || {
-            let Ok(parsed) = PasswordHash::new(&hash) else {
-                return false;
-            };
-            argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-                && known
-        })
-        .await
+        self.run(move || verify_phc(password.as_bytes(), &hash) && known)
+            .await
     }
+}
+
+thread_local! {
+    /// Each hashing thread keeps its argon2 memory: allocating 19 MiB per login cost
+    /// thousands of page faults (and TLB shootdowns that stalled the other cores).
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Checks `password` against a PHC string, reusing this thread's argon2 memory for
+/// argon2id hashes (other variants take argon2's own path).
+fn verify_phc(password: &[u8], phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    if parsed.algorithm != argon2::ARGON2ID_IDENT {
+        return argon2().verify_password(password, &parsed).is_ok();
+    }
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or(Version::V0x13);
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let computed = BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        blocks.resize(params.block_count(), argon2::Block::default());
+        Argon2::new(Algorithm::Argon2id, version, params)
+            .hash_password_into_with_memory(password, salt, &mut out, &mut blocks[..])
+            .is_ok()
+    });
+    computed
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            out.as_slice(),
+            expected.as_bytes(),
+        ))
 }
 
 #[cfg(test)]
@@ -169,6 +205,41 @@ mod tests {
         assert!(check_new_password("p", "éééééééé").is_ok());
         assert!(check_new_password("p", &"x".repeat(128)).is_ok());
         assert!(check_new_password("p", &"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn the_reusing_verifier_agrees_with_argon2() {
+        let salt = SaltString::generate(&mut OsRng);
+        let id = argon2()
+            .hash_password(b"secret one", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_phc(b"secret one", &id));
+        assert!(
+            verify_phc(b"secret one", &id),
+            "second run reuses the memory"
+        );
+        assert!(!verify_phc(b"secret two", &id));
+        // Other variants and parameters still verify (through argon2's own path).
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"old", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_phc(b"old", &argon2i));
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"small", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_phc(b"small", &small) && !verify_phc(b"big", &small));
+        assert!(!verify_phc(b"x", "not a hash"));
     }
 
     #[tokio::test]
