@@ -25,7 +25,7 @@ pub enum DbConnection {
 /// build for both backends at once (upserts): the body is compiled once per backend,
 /// so it must be SQL both understand.
 ///
-/// ```ignore
+/// ```text
 /// peermesh_db::on_backend!(conn, |c| diesel::insert_into(t).values(&v).on_conflict(k).do_nothing().execute(c))?;
 /// ```
 #[macro_export]

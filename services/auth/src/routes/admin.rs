@@ -203,9 +203,13 @@ pub async fn list_users(
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<UsersPage>, ApiError> {
     let (limit, after) = page_params(&query)?;
-    let mut page = state
+    let (mut page, mut providers) = state
         .db
-        .run(move |conn| users::page(conn, limit + 1, after.as_deref()))
+        .run(move |conn| {
+            let page = users::page(conn, limit + 1, after.as_deref())?;
+            let ids: Vec<String> = page.iter().map(|u| u.id.clone()).collect();
+            Ok((page, users::providers_of(conn, &ids)?))
+        })
         .await
         .map_err(AuthError::from)?;
     let next_cursor = if page.len() as i64 > limit {
@@ -215,7 +219,10 @@ pub async fn list_users(
         None
     };
     Ok(web::Json(UsersPage {
-        items: page.iter().map(|u| UserOut::new(u, Vec::new())).collect(),
+        items: page
+            .iter()
+            .map(|u| UserOut::new(u, providers.remove(&u.id).unwrap_or_default()))
+            .collect(),
         next_cursor,
     }))
 }
@@ -253,7 +260,7 @@ pub async fn patch_user(
             return Err(AuthError::field("roles", "you cannot remove your own admin role").into());
         }
     }
-    let user = state
+    let (user, identities) = state
         .db
         .write(move |conn| {
             if users::by_id(conn, &id)?.is_none() {
@@ -268,10 +275,14 @@ pub async fn patch_user(
                     sessions::revoke_all(conn, &id, None, "user disabled")?;
                 }
             }
-            users::by_id(conn, &id)
+            let Some(user) = users::by_id(conn, &id)? else {
+                return Ok(None);
+            };
+            let identities = users::providers(conn, &id)?;
+            Ok(Some((user, identities)))
         })
         .await
         .map_err(AuthError::from)?
         .ok_or(AuthError::NotFound)?;
-    Ok(web::Json(UserOut::new(&user, Vec::new())))
+    Ok(web::Json(UserOut::new(&user, identities)))
 }

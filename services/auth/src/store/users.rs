@@ -132,6 +132,23 @@ pub fn providers(conn: &mut DbConnection, user_id: &str) -> Result<Vec<String>, 
         .load(conn)?)
 }
 
+/// The providers of several users at once (one query for a page of users).
+pub fn providers_of(
+    conn: &mut DbConnection,
+    user_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<String>>, DbError> {
+    let rows: Vec<(String, String)> = identities::table
+        .filter(identities::user_id.eq_any(user_ids))
+        .select((identities::user_id, identities::provider))
+        .order((identities::user_id.asc(), identities::provider.asc()))
+        .load(conn)?;
+    let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for (user, provider) in rows {
+        map.entry(user).or_default().push(provider);
+    }
+    Ok(map)
+}
+
 /// Gives the account with this email the admin role; false when there is none.
 pub fn promote_admin(conn: &mut DbConnection, email: &str) -> Result<bool, DbError> {
     let Some(user) = by_email(conn, email)? else {
