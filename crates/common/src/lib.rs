@@ -10,6 +10,7 @@ pub mod http;
 pub mod jwt;
 pub mod logging;
 pub mod middleware;
+pub mod pagination;
 pub mod server;
 
 pub use error::{ApiError, FieldError};

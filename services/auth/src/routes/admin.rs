@@ -1,8 +1,8 @@
 //! Administration: service clients and users. Every handler takes `AdminOnly`.
 
-use base64::Engine as _;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::AdminOnly;
+use peermesh_common::pagination::PageRequest;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
@@ -173,53 +173,26 @@ pub struct UsersPage {
     pub next_cursor: Option<String>,
 }
 
-fn b64() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-}
-
-/// Decodes `?limit` and `?cursor` (an opaque encoding of the last id seen).
-pub fn page_params(query: &PageQuery) -> Result<(i64, Option<String>), AuthError> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(AuthError::field("limit", "must be between 1 and 100"));
-    }
-    let after = match &query.cursor {
-        None => None,
-        Some(c) => Some(
-            b64()
-                .decode(c)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| AuthError::field("cursor", "is not a cursor this API gave out"))?,
-        ),
-    };
-    Ok((limit, after))
-}
-
 #[api_v2_operation(summary = "List users", tags(admin))]
 pub async fn list_users(
     state: web::Data<AppState>,
     _admin: AdminOnly,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<UsersPage>, ApiError> {
-    let (limit, after) = page_params(&query)?;
-    let (mut page, mut providers) = state
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let request = page.clone();
+    let (mut users_page, mut providers) = state
         .db
         .run(move |conn| {
-            let page = users::page(conn, limit + 1, after.as_deref())?;
-            let ids: Vec<String> = page.iter().map(|u| u.id.clone()).collect();
-            Ok((page, users::providers_of(conn, &ids)?))
+            let rows = users::page(conn, request.fetch(), request.after.as_deref())?;
+            let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
+            Ok((rows, users::providers_of(conn, &ids)?))
         })
         .await
         .map_err(AuthError::from)?;
-    let next_cursor = if page.len() as i64 > limit {
-        page.truncate(limit as usize);
-        page.last().map(|u| b64().encode(u.id.as_bytes()))
-    } else {
-        None
-    };
+    let next_cursor = page.finish(&mut users_page, |u| &u.id);
     Ok(web::Json(UsersPage {
-        items: page
+        items: users_page
             .iter()
             .map(|u| UserOut::new(u, providers.remove(&u.id).unwrap_or_default()))
             .collect(),

@@ -1,9 +1,9 @@
 //! Content items.
 
-use base64::Engine as _;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
 use peermesh_common::auth::Principal;
-use peermesh_common::{ApiError, FieldError};
+use peermesh_common::pagination::PageRequest;
+use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{self, ContentItem, Scope};
@@ -51,10 +51,6 @@ pub struct ItemsPage {
     pub next_cursor: Option<String>,
 }
 
-fn b64() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-}
-
 /// The caller's items, newest first.
 #[api_v2_operation(summary = "List content items", tags(content))]
 pub async fn list(
@@ -62,39 +58,14 @@ pub async fn list(
     principal: Principal,
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<ItemsPage>, ApiError> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "limit",
-            "must be between 1 and 100",
-        )]));
-    }
-    let after = match &query.cursor {
-        None => None,
-        Some(c) => Some(
-            b64()
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    ApiError::validation(vec![FieldError::new(
-                        "cursor",
-                        "is not a cursor this API gave out",
-                    )])
-                })?,
-        ),
-    };
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let scope = Scope::Owner(principal.subject().to_owned());
+    let request = page.clone();
     let mut items = state
         .db
-        .run(move |conn| store::page(conn, &scope, limit + 1, after.as_deref()))
+        .run(move |conn| store::page(conn, &scope, request.fetch(), request.after.as_deref()))
         .await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|i| b64().encode(i.id.as_bytes()))
-    } else {
-        None
-    };
+    let next_cursor = page.finish(&mut items, |i| &i.id);
     Ok(web::Json(ItemsPage {
         items: items.iter().map(ItemOut::from).collect(),
         next_cursor,
