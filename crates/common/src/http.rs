@@ -59,9 +59,8 @@ pub fn query_config() -> web::QueryConfig {
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err: PathError, _req: &HttpRequest| {
-        // An id that cannot exist is simply not found.
-        let _ = err;
+    // A path segment that cannot parse names nothing that exists: not found.
+    web::PathConfig::default().error_handler(|_: PathError, _: &HttpRequest| {
         ApiError::not_found("no such resource").into()
     })
 }

@@ -140,7 +140,7 @@ async fn the_gateway_rate_limits_sign_in_routes() {
 /// Sign up, use the token at another service, refresh and log out — all through nginx.
 #[actix_web::test]
 async fn a_user_signs_up_and_reads_content_through_the_gateway() {
-    use peermesh_test_support::auth::{register, unique_email};
+    use peermesh_test_support::auth::{get_json, register, unique_email};
     let stack = spawn_stack().await;
     let user = register(&stack.client, &unique_email("e2e")).await;
     let resp = stack
@@ -162,16 +162,7 @@ async fn a_user_signs_up_and_reads_content_through_the_gateway() {
         )
         .await;
     assert_eq!(resp.status(), 200);
-    let sessions: Value = stack
-        .client
-        .request(reqwest::Method::GET, "/api/v1/auth/sessions")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = get_json(&stack.client, "/api/v1/auth/sessions", &user.access_token).await;
     // The gateway's X-Real-IP is what the service records, not nginx's own address.
     assert_eq!(sessions["items"][0]["ip"], "127.0.0.1");
 }

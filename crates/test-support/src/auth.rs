@@ -71,3 +71,13 @@ pub fn authed(
 ) -> reqwest::RequestBuilder {
     client.request(method, path).bearer_auth(token)
 }
+
+/// `GET path` with `token` as bearer; asserts 200 and returns the JSON body.
+pub async fn get_json(client: &TestClient, path: &str, token: &str) -> Value {
+    let resp = authed(client, Method::GET, path, token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200, "GET {path}");
+    resp.json().await.expect("JSON body")
+}

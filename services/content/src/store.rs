@@ -19,28 +19,19 @@ pub struct ContentItem {
     pub updated_at: NaiveDateTime,
 }
 
-/// Whose items a query may see: one owner, or everyone (administrators).
-#[derive(Debug, Clone)]
-pub enum Scope {
-    Owner(String),
-    Everyone,
-}
-
 /// Newest first (ids are UUIDv7); `after` is the last id of the previous page.
 pub fn page(
     conn: &mut DbConnection,
-    scope: &Scope,
+    owner_id: &str,
     limit: i64,
     after: Option<&str>,
 ) -> Result<Vec<ContentItem>, DbError> {
     let mut query = content_items::table
+        .filter(content_items::owner_id.eq(owner_id.to_owned()))
         .select(ContentItem::as_select())
         .order(content_items::id.desc())
         .limit(limit)
         .into_boxed();
-    if let Scope::Owner(owner) = scope {
-        query = query.filter(content_items::owner_id.eq(owner.clone()));
-    }
     if let Some(after) = after {
         query = query.filter(content_items::id.lt(after.to_owned()));
     }

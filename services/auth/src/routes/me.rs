@@ -49,15 +49,21 @@ pub async fn patch_me(
         Some(name) => Some(parse_display_name(&name).map_err(|e| AuthError::Invalid(vec![e]))?),
         None => None,
     };
-    let user = current_user(&state, principal.subject()).await?;
-    let id = user.id.clone();
-    state
+    let id = principal.subject().to_owned();
+    let (user, identities) = state
         .db
-        .write(move |conn| users::set_display_name(conn, &id, name))
+        .write(move |conn| {
+            users::set_display_name(conn, &id, name)?;
+            let Some(user) = users::by_id(conn, &id)? else {
+                return Ok(None);
+            };
+            let identities = users::providers(conn, &id)?;
+            Ok(Some((user, identities)))
+        })
         .await
-        .map_err(AuthError::from)?;
-    let user = current_user(&state, principal.subject()).await?;
-    Ok(web::Json(user_out(&state, &user).await?))
+        .map_err(AuthError::from)?
+        .ok_or(AuthError::NotFound)?;
+    Ok(web::Json(UserOut::new(&user, identities)))
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]

@@ -1,7 +1,7 @@
 //! Register and log in: validation, tokens, enumeration, throttling.
 
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
-use peermesh_test_support::auth::{login, register, unique_email, PASSWORD};
+use peermesh_test_support::auth::{get_json, login, register, unique_email, PASSWORD};
 use peermesh_test_support::client::assert_problem;
 use peermesh_test_support::spawn::{jwks_url, spawn_auth};
 use serde_json::{json, Value};
@@ -48,15 +48,12 @@ async fn register_signs_in_with_a_verifiable_access_token() {
             == 7
     );
 
-    let me = app
-        .client
-        .request(reqwest::Method::GET, "/api/v1/auth/me")
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 200);
-    let me: Value = me.json().await.unwrap();
+    let me = get_json(
+        &app.client,
+        "/api/v1/auth/me",
+        body["access_token"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(me["email"], email);
     assert_eq!(me["identities"], json!([]));
 }

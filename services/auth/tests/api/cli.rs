@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use peermesh_test_support::auth::{login, register, unique_email, PASSWORD};
+use peermesh_test_support::auth::{get_json, login, register, unique_email, PASSWORD};
 use peermesh_test_support::keys;
 use peermesh_test_support::spawn::{spawn_auth, spawn_auth_on};
 use peermesh_test_support::TestDb;
@@ -61,16 +61,7 @@ async fn promote_admin_and_create_client_from_the_command_line() {
 
     let app = spawn_auth_on(db, &[]).await;
     let admin = login(&app.client, &email, PASSWORD).await;
-    let me: Value = app
-        .client
-        .request(reqwest::Method::GET, "/api/v1/auth/me")
-        .bearer_auth(&admin.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get_json(&app.client, "/api/v1/auth/me", &admin.access_token).await;
     assert_eq!(me["roles"], serde_json::json!(["admin", "user"]));
     let resp = app
         .client

@@ -1,6 +1,6 @@
 //! Refresh rotation, grace window, reuse detection, logout, sessions, password change.
 
-use peermesh_test_support::auth::{login, register, unique_email, PASSWORD};
+use peermesh_test_support::auth::{get_json, login, register, unique_email, PASSWORD};
 use peermesh_test_support::client::{assert_problem, TestClient};
 use peermesh_test_support::spawn::spawn_auth;
 use reqwest::Method;
@@ -121,17 +121,7 @@ async fn logout_logout_all_and_session_revocation() {
     let second = login(&app.client, &email, PASSWORD).await;
     let third = login(&app.client, &email, PASSWORD).await;
 
-    let sessions: Value = app
-        .client
-        .request(Method::GET, "/api/v1/auth/sessions")
-        .bearer_auth(&second.access_token)
-        .header("User-Agent", "tests")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = get_json(&app.client, "/api/v1/auth/sessions", &second.access_token).await;
     let items = sessions["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);

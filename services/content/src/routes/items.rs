@@ -6,7 +6,7 @@ use peermesh_common::pagination::PageRequest;
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{self, ContentItem, Scope};
+use crate::store::{self, ContentItem};
 use crate::AppState;
 
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -59,11 +59,11 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<ItemsPage>, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let scope = Scope::Owner(principal.subject().to_owned());
+    let owner = principal.subject().to_owned();
     let request = page.clone();
     let mut items = state
         .db
-        .run(move |conn| store::page(conn, &scope, request.fetch(), request.after.as_deref()))
+        .run(move |conn| store::page(conn, &owner, request.fetch(), request.after.as_deref()))
         .await?;
     let next_cursor = page.finish(&mut items, |i| &i.id);
     Ok(web::Json(ItemsPage {
