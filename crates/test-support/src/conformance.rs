@@ -62,7 +62,10 @@ pub async fn request_ids(client: &TestClient, prefix: &str) {
 /// Unknown routes, wrong methods and broken docs paths are problem+json, never HTML or a panic.
 pub async fn errors_are_problems(client: &TestClient, prefix: &str) {
     let body = assert_problem(
-        client.get(&format!("{prefix}/no-such-route")).await,
+        // Deep enough that no service's `/{id}`-style route takes it.
+        client
+            .get(&format!("{prefix}/no-such-route/at/all/x"))
+            .await,
         404,
         "not_found",
     )
@@ -83,10 +86,10 @@ pub async fn errors_are_problems(client: &TestClient, prefix: &str) {
     )
     .await;
     let resp = client
-        .request(reqwest::Method::DELETE, &format!("{prefix}/health"))
+        .request(reqwest::Method::POST, &format!("{prefix}/health"))
         .send()
         .await
-        .expect("DELETE");
+        .expect("POST");
     // actix answers an unrouted method like an unknown route: a 404 problem.
     assert_problem(resp, 404, "not_found").await;
 }

@@ -1,8 +1,13 @@
 //! The content service: items, chunks, tags, knowledge-graph links, search, embeddings.
 
+pub mod caller;
+pub mod chunking;
+pub mod query;
 pub mod routes;
 pub mod schema;
 pub mod store;
+pub mod validate;
+pub mod vectors;
 
 use diesel_migrations::embed_migrations;
 use peermesh_common::config::{self, ServerSettings};
@@ -10,6 +15,7 @@ use peermesh_common::health::Readiness;
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
 use peermesh_common::server::{AppContext, Application, HasServerSettings, StartupError};
 use peermesh_db::{Db, Migrations};
+use serde::Deserialize;
 use slog::Logger;
 
 pub const SERVICE: &str = "content";
@@ -27,6 +33,56 @@ pub struct Settings {
     pub server: ServerSettings,
     /// `CONTENT_JWKS_URL`, `CONTENT_JWT_ISSUER`, … (see `JwtSettings`).
     pub jwt: JwtSettings,
+    pub limits: Limits,
+}
+
+/// What one item and one request may hold (`CONTENT_MAX_BODY_BYTES`, …).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Limits {
+    /// Largest body in bytes (UTF-8); the ingestion maximum, since an ingested
+    /// document becomes one item. Also sizes the JSON request limit.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Largest `metadata` object, serialised, in bytes.
+    #[serde(default = "default_metadata_max_bytes")]
+    pub metadata_max_bytes: usize,
+    /// Deepest nesting of `metadata` (the object itself is depth 1).
+    #[serde(default = "default_metadata_max_depth")]
+    pub metadata_max_depth: usize,
+    /// Target size of the chunks the service computes, in characters.
+    #[serde(default = "default_chunk_chars")]
+    pub chunk_chars: usize,
+    /// Most nodes a graph traversal returns (then `truncated: true`).
+    #[serde(default = "default_graph_max_nodes")]
+    pub graph_max_nodes: usize,
+}
+
+fn default_max_body_bytes() -> usize {
+    100 * 1024 * 1024
+}
+fn default_metadata_max_bytes() -> usize {
+    64 * 1024
+}
+fn default_metadata_max_depth() -> usize {
+    16
+}
+fn default_chunk_chars() -> usize {
+    1500
+}
+fn default_graph_max_nodes() -> usize {
+    500
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body_bytes(),
+            metadata_max_bytes: default_metadata_max_bytes(),
+            metadata_max_depth: default_metadata_max_depth(),
+            chunk_chars: default_chunk_chars(),
+            graph_max_nodes: default_graph_max_nodes(),
+        }
+    }
 }
 
 impl Settings {
@@ -38,7 +94,8 @@ impl Settings {
     pub fn from_vars(vars: Vec<(String, String)>) -> Result<Self, StartupError> {
         Ok(Self {
             server: ServerSettings::from_iter("CONTENT_", vars.clone())?,
-            jwt: config::from_iter("CONTENT_", vars)?,
+            jwt: config::from_iter("CONTENT_", vars.clone())?,
+            limits: config::from_iter("CONTENT_", vars)?,
         })
     }
 }
@@ -64,9 +121,16 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         title: "PeerMesh content API",
         logger,
         readiness,
-        json_limit: settings.server.json_limit_bytes,
+        // A body of the largest allowed size, JSON-escaped, plus the rest of the item.
+        json_limit: settings
+            .server
+            .json_limit_bytes
+            .max(settings.limits.max_body_bytes.saturating_mul(2) + 1024 * 1024),
     };
-    let state = AppState { db };
+    let state = AppState {
+        db,
+        limits: std::sync::Arc::new(settings.limits.clone()),
+    };
     let validator = actix_web::web::Data::new(validator);
     let app = Application::start(
         ctx,
@@ -85,4 +149,5 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    pub limits: std::sync::Arc<Limits>,
 }

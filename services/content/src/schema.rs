@@ -1,13 +1,91 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
-    content_items (id) {
+    content_chunks (item_id, idx) {
+        item_id -> Text,
+        idx -> Integer,
+        text -> Text,
+        start_offset -> BigInt,
+        end_offset -> BigInt,
+    }
+}
+
+diesel::table! {
+    content_embeddings (item_id, model, chunk) {
+        item_id -> Text,
+        owner_id -> Text,
+        model -> Text,
+        chunk -> Integer,
+        vector -> Binary,
+    }
+}
+
+diesel::table! {
+    content_items (seq) {
+        seq -> Integer,
         id -> Text,
         owner_id -> Text,
         title -> Text,
         body -> Text,
+        body_bytes -> BigInt,
         kind -> Text,
+        tags -> Text,
+        metadata -> Text,
+        source_type -> Nullable<Text>,
+        source_url -> Nullable<Text>,
+        source_filename -> Nullable<Text>,
+        source_sha256 -> Nullable<Text>,
+        version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    content_links (id) {
+        id -> Text,
+        owner_id -> Text,
+        source_id -> Text,
+        target_id -> Text,
+        relation -> Text,
+        weight -> Nullable<Double>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    content_tags (item_id, tag) {
+        item_id -> Text,
+        owner_id -> Text,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    embedding_models (owner_id, model) {
+        owner_id -> Text,
+        model -> Text,
+        dims -> Integer,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (owner_id, key) {
+        owner_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        item_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    content_chunks,
+    content_embeddings,
+    content_items,
+    content_links,
+    content_tags,
+    embedding_models,
+    idempotency_keys,
+);

@@ -1,13 +1,271 @@
-//! Every route of the content service, registered in one place.
+//! Every route of the content service, registered in one place, and the shapes and
+//! helpers they share.
 
+mod graph;
 mod items;
+mod search;
 
-use paperclip::actix::web;
+use std::collections::BTreeMap;
+
+use actix_web::body::BoxBody;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, Responder};
+use paperclip::actix::{web, Apiv2Schema, OperationModifier};
+use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
+use peermesh_common::ApiError;
+use serde::Serialize;
+
+use crate::store::items::{Item, Summary};
 
 /// Registers the service's routes inside its `/api/v1/content` scope (health and
-/// readiness come from `peermesh_common::server`).
+/// readiness come from `peermesh_common::server`). Fixed paths come before `/{id}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The prefix itself and the prefix with a trailing slash are the same collection.
     cfg.route("", web::get().to(items::list))
-        .route("/", web::get().to(items::list));
+        .route("/", web::get().to(items::list))
+        .route("", web::post().to(items::create))
+        .route("/", web::post().to(items::create))
+        .route("/search", web::get().to(search::search))
+        .route("/search/similar", web::post().to(search::similar))
+        .route("/tags", web::get().to(items::tags))
+        .route("/{id}", web::get().to(items::get))
+        .route("/{id}", web::patch().to(items::patch))
+        .route("/{id}", web::delete().to(items::delete))
+        .route("/{id}/chunks", web::get().to(items::chunks))
+        .route("/{id}/embeddings", web::put().to(search::put_embeddings))
+        .route("/{id}/links", web::post().to(graph::create_link))
+        .route("/{id}/links", web::get().to(graph::list_links))
+        .route(
+            "/{id}/links/{link_id}",
+            web::delete().to(graph::delete_link),
+        )
+        .route("/{id}/graph", web::get().to(graph::graph));
+}
+
+pub(crate) fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// 404 for ids that are not ours to show — malformed, missing or someone else's alike.
+pub(crate) fn not_found() -> ApiError {
+    ApiError::not_found("no such content item")
+}
+
+/// The path id, or the same 404 a missing item gets.
+pub(crate) fn item_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| not_found())
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SourceOut {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: Option<String>,
+    pub filename: Option<String>,
+    pub sha256: Option<String>,
+}
+
+fn source_out(
+    kind: &Option<String>,
+    url: &Option<String>,
+    filename: &Option<String>,
+    sha256: &Option<String>,
+) -> Option<SourceOut> {
+    kind.as_ref().map(|kind| SourceOut {
+        kind: kind.clone(),
+        url: url.clone(),
+        filename: filename.clone(),
+        sha256: sha256.clone(),
+    })
+}
+
+fn json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn json_object(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+/// A whole item.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ItemOut {
+    pub id: String,
+    pub owner_id: String,
+    pub title: String,
+    pub body: String,
+    /// Size of the body in bytes (UTF-8).
+    pub size: i64,
+    pub kind: String,
+    pub tags: Vec<String>,
+    pub source: Option<SourceOut>,
+    pub metadata: serde_json::Value,
+    /// Changes on every update; the `ETag` is this number in quotes.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Item> for ItemOut {
+    fn from(i: &Item) -> Self {
+        Self {
+            id: i.id.clone(),
+            owner_id: i.owner_id.clone(),
+            title: i.title.clone(),
+            body: i.body.clone(),
+            size: i.body_bytes,
+            kind: i.kind.clone(),
+            tags: json_list(&i.tags),
+            source: source_out(
+                &i.source_type,
+                &i.source_url,
+                &i.source_filename,
+                &i.source_sha256,
+            ),
+            metadata: json_object(&i.metadata),
+            version: i.version,
+            created_at: rfc3339(i.created_at),
+            updated_at: rfc3339(i.updated_at),
+        }
+    }
+}
+
+/// An item without its body, as lists, search hits and graphs show it.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ItemSummary {
+    pub id: String,
+    pub owner_id: String,
+    pub title: String,
+    /// The first 280 characters of the body.
+    pub excerpt: String,
+    pub size: i64,
+    pub kind: String,
+    pub tags: Vec<String>,
+    pub source: Option<SourceOut>,
+    pub metadata: serde_json::Value,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Summary> for ItemSummary {
+    fn from(i: &Summary) -> Self {
+        Self {
+            id: i.id.clone(),
+            owner_id: i.owner_id.clone(),
+            title: i.title.clone(),
+            excerpt: i.excerpt.clone(),
+            size: i.body_bytes,
+            kind: i.kind.clone(),
+            tags: json_list(&i.tags),
+            source: source_out(
+                &i.source_type,
+                &i.source_url,
+                &i.source_filename,
+                &i.source_sha256,
+            ),
+            metadata: json_object(&i.metadata),
+            version: i.version,
+            created_at: rfc3339(i.created_at),
+            updated_at: rfc3339(i.updated_at),
+        }
+    }
+}
+
+pub(crate) fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A JSON answer with `STATUS`, an `ETag` and (for creations) a `Location`.
+pub struct Tagged<T, const STATUS: u16> {
+    pub body: T,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+impl<T: Serialize, const STATUS: u16> Responder for Tagged<T, STATUS> {
+    type Body = BoxBody;
+
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse<BoxBody> {
+        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK);
+        let mut resp = HttpResponse::build(status);
+        if let Some(etag) = &self.etag {
+            resp.insert_header((header::ETAG, etag.as_str()));
+        }
+        if let Some(location) = &self.location {
+            resp.insert_header((header::LOCATION, location.as_str()));
+        }
+        resp.json(&self.body)
+    }
+}
+
+impl<T: paperclip::v2::schema::Apiv2Schema, const STATUS: u16> paperclip::v2::schema::Apiv2Schema
+    for Tagged<T, STATUS>
+{
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: OperationModifier, const STATUS: u16> OperationModifier for Tagged<T, STATUS> {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK);
+        let mut schema = T::schema_with_ref();
+        schema.retain_ref();
+        op.responses.insert(
+            STATUS.to_string(),
+            Either::Right(Response {
+                description: status.canonical_reason().map(str::to_owned),
+                schema: Some(schema),
+                ..Default::default()
+            }),
+        );
+    }
+
+    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
+        <T as OperationModifier>::update_definitions(map);
+    }
+}
+
+/// The `If-Match` header as sent (an unreadable one matches nothing).
+pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
+}
+
+/// Whether `If-Match` (when sent) names the current version; 412 otherwise.
+pub(crate) fn check_if_match(if_match: Option<&str>, version: i64) -> Result<(), ApiError> {
+    let Some(value) = if_match else {
+        return Ok(());
+    };
+    let current = etag(version);
+    let matches = value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == current);
+    if matches {
+        Ok(())
+    } else {
+        Err(precondition_failed(
+            format!("the item has changed; its current ETag is {current}"),
+            &current,
+        ))
+    }
+}
+
+pub(crate) fn precondition_failed(detail: String, current: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        detail,
+    )
+    .with_header(header::ETAG, current)
 }

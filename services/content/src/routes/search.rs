@@ -1,0 +1,371 @@
+//! Full-text search, embeddings and similarity search over the caller's items.
+
+use std::collections::HashMap;
+
+use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
+use peermesh_common::pagination::PageRequest;
+use peermesh_common::{ApiError, FieldError};
+use serde::{Deserialize, Serialize};
+
+use super::{item_id, not_found, ItemSummary};
+use crate::caller::Caller;
+use crate::query::SearchQuery;
+use crate::store::{embeddings, items as items_store, search as store};
+use crate::validate::{self, Errors};
+use crate::vectors::{self, MAX_DIMS};
+use crate::AppState;
+
+/// Numbers one embeddings request may carry in all (16 MiB of f32).
+pub const MAX_VECTOR_VALUES: usize = 4 * 1024 * 1024;
+pub const MAX_K: usize = 100;
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Words (all must match), "exact phrases", -excluded, and OR between two terms.
+    pub q: String,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SearchHit {
+    pub item: ItemSummary,
+    /// Higher is better; comparable within one result list only.
+    pub score: f64,
+    /// HTML-escaped text around the matches, which are wrapped in `<mark>`.
+    pub snippet: String,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SearchPage {
+    pub items: Vec<SearchHit>,
+    pub next_cursor: Option<String>,
+}
+
+fn cursor_of(score: f64, id: &str) -> String {
+    format!("{:016x}:{id}", score.to_bits())
+}
+
+fn parse_cursor(raw: &str) -> Result<(f64, String), ApiError> {
+    raw.split_once(':')
+        .and_then(|(bits, id)| {
+            u64::from_str_radix(bits, 16)
+                .ok()
+                .map(|b| (f64::from_bits(b), id.to_owned()))
+        })
+        .filter(|(score, _)| score.is_finite())
+        .ok_or_else(|| {
+            ApiError::validation(vec![FieldError::new(
+                "cursor",
+                "is not a cursor this API gave out",
+            )])
+        })
+}
+
+/// The caller's items ranked by relevance to `q`, best first.
+#[api_v2_operation(summary = "Full-text search", tags(search))]
+pub async fn search(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<SearchParams>,
+) -> Result<web::Json<SearchPage>, ApiError> {
+    let parsed = SearchQuery::parse(&query.q)
+        .map_err(|m| ApiError::validation(vec![FieldError::new("q", m)]))?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let after = page.after.as_deref().map(parse_cursor).transpose()?;
+    let owner = caller.owner.clone();
+    let (hits, next_cursor, summaries, snippets) = state
+        .db
+        .run(move |conn| {
+            let hits = store::ranked(conn, &owner, &parsed, page.fetch(), &after)?;
+            let mut keyed: Vec<(String, store::Hit)> = hits
+                .into_iter()
+                .map(|h| (cursor_of(h.score, &h.id), h))
+                .collect();
+            let next_cursor = page.finish(&mut keyed, |(cursor, _)| cursor);
+            let ids: Vec<String> = keyed.iter().map(|(_, h)| h.id.clone()).collect();
+            let summaries = items_store::summaries(conn, &owner, &ids)?;
+            let snippets = store::snippets(conn, &parsed, &ids)?;
+            Ok((keyed, next_cursor, summaries, snippets))
+        })
+        .await?;
+    let mut summaries: HashMap<String, _> =
+        summaries.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let mut snippets: HashMap<String, String> = snippets.into_iter().collect();
+    let items = hits
+        .into_iter()
+        .filter_map(|(_, hit)| {
+            summaries.remove(&hit.id).map(|s| SearchHit {
+                snippet: snippets.remove(&hit.id).unwrap_or_default(),
+                item: ItemSummary::from(&s),
+                score: hit.score,
+            })
+        })
+        .collect();
+    Ok(web::Json(SearchPage { items, next_cursor }))
+}
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct VectorIn {
+    /// Index of the item's chunk this vector embeds.
+    pub chunk: i32,
+    pub vector: Vec<f32>,
+}
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct PutEmbeddings {
+    /// The embedding model's name; its dimensions are fixed per owner on first use.
+    pub model: String,
+    pub vectors: Vec<VectorIn>,
+}
+
+enum EmbedError {
+    NotFound,
+    Chunk(usize, i64),
+    Dims(i32),
+}
+
+/// Replaces the item's vectors of one model (one per chunk at most): 204.
+#[api_v2_operation(summary = "Store an item's embedding vectors", tags(search))]
+pub async fn put_embeddings(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    input: web::Json<PutEmbeddings>,
+) -> Result<NoContent, ApiError> {
+    let id = item_id(&path)?;
+    let owner = caller.writable_owner()?;
+    let input = input.into_inner();
+    let mut errors = Errors::default();
+    errors.check("model", validate::model(&input.model));
+    let dims = input.vectors.first().map(|v| v.vector.len()).unwrap_or(0);
+    if input.vectors.is_empty() {
+        errors.add("vectors", "must hold at least one vector");
+    } else if input.vectors.len() > validate::MAX_CHUNKS {
+        errors.add(
+            "vectors",
+            format!("at most {} vectors", validate::MAX_CHUNKS),
+        );
+    } else if dims == 0 || dims > MAX_DIMS {
+        errors.add(
+            "vectors[0].vector",
+            format!("must have 1..{MAX_DIMS} numbers"),
+        );
+    } else if dims * input.vectors.len() > MAX_VECTOR_VALUES {
+        errors.add(
+            "vectors",
+            format!("at most {MAX_VECTOR_VALUES} numbers in all"),
+        );
+    }
+    errors.finish()?;
+    let mut errors = Errors::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut unit = Vec::with_capacity(input.vectors.len());
+    for (i, v) in input.vectors.iter().enumerate() {
+        if v.vector.len() != dims {
+            errors.add(
+                format!("vectors[{i}].vector"),
+                format!("must have {dims} numbers like the first"),
+            );
+        } else if let Some(n) = vectors::normalize(&v.vector) {
+            unit.push((v.chunk, n));
+        } else {
+            errors.add(
+                format!("vectors[{i}].vector"),
+                "must be finite numbers, not all zero",
+            );
+        }
+        if !seen.insert(v.chunk) {
+            errors.add(format!("vectors[{i}].chunk"), "appears twice");
+        }
+    }
+    errors.finish()?;
+    let model = input.model;
+    let chunks: Vec<i32> = input.vectors.iter().map(|v| v.chunk).collect();
+    let result = state
+        .db
+        .write(move |conn| {
+            if items_store::visible_owner(conn, Some(&owner), &id)?.is_none() {
+                return Ok(Err(EmbedError::NotFound));
+            }
+            let count = items_store::chunk_count(conn, &id)?;
+            if let Some(i) = chunks
+                .iter()
+                .position(|c| i64::from(*c) < 0 || i64::from(*c) >= count)
+            {
+                return Ok(Err(EmbedError::Chunk(i, count)));
+            }
+            match embeddings::model_dims(conn, &owner, &model)? {
+                Some(fixed) if fixed as usize != dims => return Ok(Err(EmbedError::Dims(fixed))),
+                _ => {}
+            }
+            embeddings::replace(conn, &owner, &id, &model, dims as i32, &unit)?;
+            Ok(Ok(()))
+        })
+        .await?;
+    match result {
+        Ok(()) => Ok(NoContent),
+        Err(EmbedError::NotFound) => Err(not_found()),
+        Err(EmbedError::Chunk(i, count)) => Err(ApiError::validation(vec![FieldError::new(
+            format!("vectors[{i}].chunk"),
+            format!("must be a chunk index of the item, 0..{}", count - 1),
+        )])),
+        Err(EmbedError::Dims(fixed)) => Err(ApiError::validation(vec![FieldError::new(
+            "vectors",
+            format!("this model's vectors have {fixed} dimensions"),
+        )])),
+    }
+}
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarQuery {
+    /// Find items like this one (its chunks' mean vector)…
+    pub content_id: Option<String>,
+    /// …or like this vector (exactly one of the two).
+    pub vector: Option<Vec<f32>>,
+    /// How many items: 1..=100, default 10.
+    pub k: Option<usize>,
+    /// Needed when the caller has vectors of several models.
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SimilarHit {
+    pub item: ItemSummary,
+    /// Cosine similarity of the item's best chunk, -1..1.
+    pub score: f32,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SimilarOut {
+    pub model: String,
+    pub items: Vec<SimilarHit>,
+}
+
+/// Why a similarity query cannot run, as the field it is about.
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation(vec![FieldError::new(field, message)])
+}
+
+/// The caller's items nearest to an item or a vector by cosine similarity (exact).
+#[api_v2_operation(summary = "Similarity search", tags(search))]
+pub async fn similar(
+    state: web::Data<AppState>,
+    caller: Caller,
+    input: web::Json<SimilarQuery>,
+) -> Result<web::Json<SimilarOut>, ApiError> {
+    let input = input.into_inner();
+    let k = input.k.unwrap_or(10);
+    if !(1..=MAX_K).contains(&k) {
+        return Err(invalid("k", format!("must be between 1 and {MAX_K}")));
+    }
+    if let Some(model) = &input.model {
+        validate::model(model).map_err(|m| invalid("model", m))?;
+    }
+    let owner = caller.owner.clone();
+    let (model, hits, summaries) = state
+        .db
+        .run(
+            move |conn| -> Result<Result<_, ApiError>, peermesh_db::DbError> {
+                let (model, query, exclude) = match (input.content_id, input.vector) {
+                    (Some(raw), None) => {
+                        let Ok(id) = item_id(&raw) else {
+                            return Ok(Err(not_found()));
+                        };
+                        if items_store::visible_owner(conn, Some(&owner), &id)?.is_none() {
+                            return Ok(Err(not_found()));
+                        }
+                        let model = match input.model {
+                            Some(m) => m,
+                            None => match embeddings::item_models(conn, &id)?.as_slice() {
+                                [one] => one.clone(),
+                                [] => {
+                                    return Ok(Err(invalid(
+                                        "content_id",
+                                        "the item has no vectors yet",
+                                    )))
+                                }
+                                _ => {
+                                    return Ok(Err(invalid(
+                                        "model",
+                                        "the item has vectors of several models; name one",
+                                    )))
+                                }
+                            },
+                        };
+                        let own = embeddings::item_vectors(conn, &id, &model)?;
+                        let Some(query) = vectors::centroid(&own) else {
+                            return Ok(Err(invalid(
+                                "content_id",
+                                format!("the item has no vectors of model {model}"),
+                            )));
+                        };
+                        (model, query, Some(id))
+                    }
+                    (None, Some(vector)) => {
+                        let model = match input.model {
+                            Some(m) => m,
+                            None => match embeddings::models(conn, &owner)?.as_slice() {
+                                [(one, _)] => one.clone(),
+                                [] => {
+                                    return Ok(Err(invalid(
+                                        "vector",
+                                        "there are no vectors to compare with yet",
+                                    )))
+                                }
+                                _ => {
+                                    return Ok(Err(invalid(
+                                        "model",
+                                        "you have vectors of several models; name one",
+                                    )))
+                                }
+                            },
+                        };
+                        let Some(dims) = embeddings::model_dims(conn, &owner, &model)? else {
+                            return Ok(Err(invalid("model", "you have no vectors of this model")));
+                        };
+                        if vector.len() != dims as usize {
+                            return Ok(Err(invalid(
+                                "vector",
+                                format!("must have {dims} numbers for this model"),
+                            )));
+                        }
+                        let Some(query) = vectors::normalize(&vector) else {
+                            return Ok(Err(invalid(
+                                "vector",
+                                "must be finite numbers, not all zero",
+                            )));
+                        };
+                        (model, query, None)
+                    }
+                    _ => {
+                        return Ok(Err(invalid(
+                            "content_id",
+                            "send exactly one of content_id and vector",
+                        )))
+                    }
+                };
+                let hits =
+                    embeddings::nearest(conn, &owner, &model, &query, k, exclude.as_deref())?;
+                let ids: Vec<String> = hits.iter().map(|(id, _)| id.clone()).collect();
+                let summaries = items_store::summaries(conn, &owner, &ids)?;
+                Ok(Ok((model, hits, summaries)))
+            },
+        )
+        .await??;
+    let mut by_id: HashMap<String, _> = summaries.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let items = hits
+        .into_iter()
+        .filter_map(|(id, score)| {
+            by_id.remove(&id).map(|s| SimilarHit {
+                item: ItemSummary::from(&s),
+                score,
+            })
+        })
+        .collect();
+    Ok(web::Json(SimilarOut { model, items }))
+}

@@ -1,0 +1,200 @@
+//! Embedding vectors per (item, model, chunk) and exact cosine search over one
+//! owner's vectors of one model.
+
+use diesel::prelude::*;
+use peermesh_db::{DbConnection, DbError};
+
+use crate::schema::{content_embeddings, embedding_models};
+use crate::vectors::{self, TopK};
+
+/// Rows read per round trip while scanning: bounded memory whatever the corpus size.
+const SCAN_BATCH: i64 = 4096;
+
+/// The model's fixed dimensions for this owner, if it has vectors of it.
+pub fn model_dims(
+    conn: &mut DbConnection,
+    owner: &str,
+    model: &str,
+) -> Result<Option<i32>, DbError> {
+    Ok(embedding_models::table
+        .filter(embedding_models::owner_id.eq(owner.to_owned()))
+        .filter(embedding_models::model.eq(model.to_owned()))
+        .select(embedding_models::dims)
+        .first(conn)
+        .optional()?)
+}
+
+/// The owner's models, by name.
+pub fn models(conn: &mut DbConnection, owner: &str) -> Result<Vec<(String, i32)>, DbError> {
+    Ok(embedding_models::table
+        .filter(embedding_models::owner_id.eq(owner.to_owned()))
+        .select((embedding_models::model, embedding_models::dims))
+        .order(embedding_models::model.asc())
+        .load(conn)?)
+}
+
+/// Registers the model's dimensions on first use; bumps its generation.
+fn touch_model(
+    conn: &mut DbConnection,
+    owner: &str,
+    model: &str,
+    dims: i32,
+) -> Result<(), DbError> {
+    let bumped = diesel::update(
+        embedding_models::table
+            .filter(embedding_models::owner_id.eq(owner.to_owned()))
+            .filter(embedding_models::model.eq(model.to_owned())),
+    )
+    .set(embedding_models::generation.eq(embedding_models::generation + 1))
+    .execute(conn)?;
+    if bumped == 0 {
+        diesel::insert_into(embedding_models::table)
+            .values((
+                embedding_models::owner_id.eq(owner.to_owned()),
+                embedding_models::model.eq(model.to_owned()),
+                embedding_models::dims.eq(dims),
+                embedding_models::generation.eq(1i64),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Replaces the item's vectors of `model` with `vectors` (chunk, unit vector).
+pub fn replace(
+    conn: &mut DbConnection,
+    owner: &str,
+    item_id: &str,
+    model: &str,
+    dims: i32,
+    vectors: &[(i32, Vec<f32>)],
+) -> Result<(), DbError> {
+    touch_model(conn, owner, model, dims)?;
+    diesel::delete(
+        content_embeddings::table
+            .filter(content_embeddings::item_id.eq(item_id.to_owned()))
+            .filter(content_embeddings::model.eq(model.to_owned())),
+    )
+    .execute(conn)?;
+    for batch in vectors.chunks(500) {
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|(chunk, v)| {
+                (
+                    content_embeddings::item_id.eq(item_id.to_owned()),
+                    content_embeddings::owner_id.eq(owner.to_owned()),
+                    content_embeddings::model.eq(model.to_owned()),
+                    content_embeddings::chunk.eq(*chunk),
+                    content_embeddings::vector.eq(vectors::to_bytes(v)),
+                )
+            })
+            .collect();
+        peermesh_db::on_backend!(conn, |c| diesel::insert_into(content_embeddings::table)
+            .values(rows)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Drops the item's vectors (all models), marking those models changed.
+pub fn delete_for_item(conn: &mut DbConnection, owner: &str, item_id: &str) -> Result<(), DbError> {
+    let models: Vec<String> = content_embeddings::table
+        .filter(content_embeddings::item_id.eq(item_id.to_owned()))
+        .select(content_embeddings::model)
+        .distinct()
+        .load(conn)?;
+    if models.is_empty() {
+        return Ok(());
+    }
+    diesel::delete(
+        content_embeddings::table.filter(content_embeddings::item_id.eq(item_id.to_owned())),
+    )
+    .execute(conn)?;
+    diesel::update(
+        embedding_models::table
+            .filter(embedding_models::owner_id.eq(owner.to_owned()))
+            .filter(embedding_models::model.eq_any(models)),
+    )
+    .set(embedding_models::generation.eq(embedding_models::generation + 1))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The item's unit vectors of `model`, by chunk.
+pub fn item_vectors(
+    conn: &mut DbConnection,
+    item_id: &str,
+    model: &str,
+) -> Result<Vec<Vec<f32>>, DbError> {
+    let rows: Vec<Vec<u8>> = content_embeddings::table
+        .filter(content_embeddings::item_id.eq(item_id.to_owned()))
+        .filter(content_embeddings::model.eq(model.to_owned()))
+        .order(content_embeddings::chunk.asc())
+        .select(content_embeddings::vector)
+        .load(conn)?;
+    Ok(rows.iter().map(|b| vectors::from_bytes(b)).collect())
+}
+
+/// The models the item has vectors of.
+pub fn item_models(conn: &mut DbConnection, item_id: &str) -> Result<Vec<String>, DbError> {
+    Ok(content_embeddings::table
+        .filter(content_embeddings::item_id.eq(item_id.to_owned()))
+        .select(content_embeddings::model)
+        .distinct()
+        .load(conn)?)
+}
+
+/// The `k` items of `owner` whose best chunk is most similar to `query` (unit
+/// length), skipping `exclude`. Scans in batches ordered by item, so memory stays
+/// bounded and each item's best chunk is known when the scan moves past it.
+pub fn nearest(
+    conn: &mut DbConnection,
+    owner: &str,
+    model: &str,
+    query: &[f32],
+    k: usize,
+    exclude: Option<&str>,
+) -> Result<Vec<(String, f32)>, DbError> {
+    let mut top = TopK::new(k);
+    let mut after: Option<(String, i32)> = None;
+    loop {
+        let mut q = content_embeddings::table
+            .filter(content_embeddings::owner_id.eq(owner.to_owned()))
+            .filter(content_embeddings::model.eq(model.to_owned()))
+            .order((
+                content_embeddings::item_id.asc(),
+                content_embeddings::chunk.asc(),
+            ))
+            .select((
+                content_embeddings::item_id,
+                content_embeddings::chunk,
+                content_embeddings::vector,
+            ))
+            .limit(SCAN_BATCH)
+            .into_boxed();
+        if let Some((item, chunk)) = &after {
+            q = q.filter(
+                content_embeddings::item_id
+                    .gt(item.clone())
+                    .or(content_embeddings::item_id
+                        .eq(item.clone())
+                        .and(content_embeddings::chunk.gt(*chunk))),
+            );
+        }
+        let rows: Vec<(String, i32, Vec<u8>)> = q.load(conn)?;
+        let full = rows.len() as i64 == SCAN_BATCH;
+        for (item, _, bytes) in &rows {
+            if exclude == Some(item.as_str()) {
+                continue;
+            }
+            if let Some(score) = vectors::dot_bytes(query, bytes) {
+                top.offer(item, score);
+            }
+        }
+        match rows.into_iter().last() {
+            Some((item, chunk, _)) if full => after = Some((item, chunk)),
+            _ => break,
+        }
+    }
+    Ok(top.finish())
+}

@@ -1,0 +1,7 @@
+//! The content service's tables. Every query takes the owner it is scoped to; none
+//! reads another service's tables.
+
+pub mod embeddings;
+pub mod items;
+pub mod links;
+pub mod search;
