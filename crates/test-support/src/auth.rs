@@ -81,3 +81,53 @@ pub async fn get_json(client: &TestClient, path: &str, token: &str) -> Value {
     assert_eq!(resp.status(), 200, "GET {path}");
     resp.json().await.expect("JSON body")
 }
+
+/// An auth service with an administrator, made the supported way: the account
+/// registers, then the service restarts with AUTH_BOOTSTRAP_ADMIN_EMAIL naming it.
+pub async fn auth_with_admin(extra: &[(&str, String)]) -> (crate::spawn::Spawned, TestUser) {
+    let first = crate::spawn::spawn_auth(extra).await;
+    let email = unique_email("admin");
+    register(&first.client, &email).await;
+    let db = first.stop_keep_db().await;
+    let mut settings = extra.to_vec();
+    settings.push(("BOOTSTRAP_ADMIN_EMAIL", email.clone()));
+    let app = crate::spawn::spawn_auth_on(db, &settings).await;
+    let admin = login(&app.client, &email, PASSWORD).await;
+    (app, admin)
+}
+
+/// A service client with `scopes`, created by `admin`, and an access token for it
+/// from the client-credentials grant.
+pub async fn service_token(client: &TestClient, admin: &TestUser, scopes: &[&str]) -> String {
+    let resp = authed(
+        client,
+        Method::POST,
+        "/api/v1/auth/clients",
+        &admin.access_token,
+    )
+    .json(&json!({"name": "test-service", "scopes": scopes}))
+    .send()
+    .await
+    .expect("create client");
+    assert_eq!(resp.status(), 201, "create client");
+    let created: Value = resp.json().await.expect("client");
+    let resp = client
+        .request(Method::POST, "/api/v1/auth/token")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", created["id"].as_str().expect("id")),
+            (
+                "client_secret",
+                created["client_secret"].as_str().expect("secret"),
+            ),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(resp.status(), 200, "client credentials");
+    let body: Value = resp.json().await.expect("token body");
+    body["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}

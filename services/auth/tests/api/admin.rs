@@ -2,22 +2,14 @@
 //! client-credentials grant.
 
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
-use peermesh_test_support::auth::{login, register, unique_email, TestUser, PASSWORD};
+use peermesh_test_support::auth::{auth_with_admin, register, unique_email, TestUser, PASSWORD};
 use peermesh_test_support::client::{assert_problem, TestClient};
-use peermesh_test_support::spawn::{jwks_url, spawn_auth, spawn_auth_on, Spawned};
+use peermesh_test_support::spawn::{jwks_url, spawn_auth, Spawned};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// An auth service with an administrator, made the supported way: the account
-/// registers, then the service starts with AUTH_BOOTSTRAP_ADMIN_EMAIL naming it.
 async fn with_admin() -> (Spawned, TestUser) {
-    let first = spawn_auth(&[]).await;
-    let email = unique_email("admin");
-    register(&first.client, &email).await;
-    let db = first.stop_keep_db().await;
-    let app = spawn_auth_on(db, &[("BOOTSTRAP_ADMIN_EMAIL", email.clone())]).await;
-    let admin = login(&app.client, &email, PASSWORD).await;
-    (app, admin)
+    auth_with_admin(&[]).await
 }
 
 async fn call(

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Integer, Text};
 use peermesh_db::{DbConnection, DbError};
 
 use crate::chunking::Chunk;
@@ -33,7 +33,7 @@ pub struct Item {
 }
 
 /// Characters of the body that list and search answers carry.
-pub const EXCERPT_CHARS: i64 = 280;
+pub const EXCERPT_CHARS: i32 = 280;
 
 /// An item without its body: what lists, search hits and graph nodes show.
 #[derive(Debug, Clone, Queryable)]
@@ -62,7 +62,7 @@ macro_rules! summary_columns {
             content_items::owner_id,
             content_items::title,
             sql::<Text>("substr(body, 1, ")
-                .bind::<BigInt, _>(EXCERPT_CHARS)
+                .bind::<Integer, _>(EXCERPT_CHARS)
                 .sql(")"),
             content_items::body_bytes,
             content_items::kind,

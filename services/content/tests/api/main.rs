@@ -2,5 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod conformance;
+mod graph;
 mod items;
+mod search;
+mod support;

@@ -1,0 +1,393 @@
+//! Full-text search, embeddings and similarity search.
+
+use peermesh_test_support::client::assert_problem;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::{env, id, ids, item};
+
+#[actix_web::test]
+async fn full_text_search_ranks_pages_and_follows_changes() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let t = &alice.access_token;
+    let in_title = env
+        .create(t, item("Capybara habits", "They live near water."))
+        .await;
+    let in_body = env
+        .create(
+            t,
+            item(
+                "Rodents",
+                "Among rodents the capybara (size < 1.4 m) is largest & calm.",
+            ),
+        )
+        .await;
+    let unrelated = env.create(t, item("Bees", "Bees make honey.")).await;
+
+    let hits = env.get("/api/v1/content/search?q=capybara", t).await;
+    assert_eq!(
+        ids(&hits),
+        vec![id(&in_title), id(&in_body)],
+        "title matches weigh more: {hits}"
+    );
+    let body_hit = &hits["items"][1];
+    let snippet = body_hit["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<mark>capybara</mark>"), "{snippet}");
+    assert!(
+        snippet.contains("&lt;") && snippet.contains("&amp;"),
+        "escaped: {snippet}"
+    );
+    assert!(hits["items"][0]["score"].as_f64().unwrap() > body_hit["score"].as_f64().unwrap());
+    assert!(body_hit["item"].get("body").is_none());
+
+    // Words only in the body, stemming, phrases, exclusion and OR.
+    assert_eq!(
+        ids(&env.get("/api/v1/content/search?q=largest", t).await),
+        vec![id(&in_body)]
+    );
+    assert_eq!(
+        ids(&env.get("/api/v1/content/search?q=lives", t).await),
+        vec![id(&in_title)]
+    );
+    assert_eq!(
+        ids(&env
+            .get("/api/v1/content/search?q=%22make%20honey%22", t)
+            .await),
+        vec![id(&unrelated)]
+    );
+    assert_eq!(
+        ids(&env
+            .get("/api/v1/content/search?q=%22honey%20make%22", t)
+            .await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(&env
+            .get("/api/v1/content/search?q=capybara%20-water", t)
+            .await),
+        vec![id(&in_body)]
+    );
+    let either = ids(&env
+        .get("/api/v1/content/search?q=honey%20OR%20water", t)
+        .await);
+    assert_eq!(either.len(), 2);
+
+    // Updates re-index, deletes un-index, in the same transaction as the write.
+    let path = format!("/api/v1/content/{}", id(&unrelated));
+    assert_eq!(
+        env.call(
+            Method::PATCH,
+            &path,
+            t,
+            Some(json!({"body": "Wasps sting."}))
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        ids(&env.get("/api/v1/content/search?q=honey", t).await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(&env.get("/api/v1/content/search?q=wasps", t).await),
+        vec![id(&unrelated)]
+    );
+    assert_eq!(env.call(Method::DELETE, &path, t, None).await.status(), 204);
+    assert_eq!(
+        ids(&env.get("/api/v1/content/search?q=wasps", t).await),
+        Vec::<String>::new()
+    );
+
+    for bad in ["%22unclosed", "-only", "OR%20x", "%20", "%2B%2B%2B"] {
+        let resp = env
+            .call(
+                Method::GET,
+                &format!("/api/v1/content/search?q={bad}"),
+                t,
+                None,
+            )
+            .await;
+        let problem = assert_problem(resp, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "q", "{bad}");
+    }
+    // FTS5 operators typed by a user are plain words, never a 500.
+    for odd in [
+        "NEAR(a%20b)",
+        "title%3Acapybara",
+        "capy*",
+        "%5E%24",
+        "AND",
+        "NOT%20NOT",
+    ] {
+        let resp = env
+            .call(
+                Method::GET,
+                &format!("/api/v1/content/search?q={odd}"),
+                t,
+                None,
+            )
+            .await;
+        assert!(
+            matches!(resp.status().as_u16(), 200 | 422),
+            "{odd}: {}",
+            resp.status()
+        );
+    }
+    assert_problem(
+        env.call(Method::GET, "/api/v1/content/search", t, None)
+            .await,
+        400,
+        "bad_query",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn search_pages_by_cursor_without_repeats() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let t = &alice.access_token;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        // Different term counts give different scores; two pairs tie on purpose.
+        let body = format!("{} filler text", "otter ".repeat(1 + i / 2));
+        made.push(id(&env.create(t, item(&format!("doc {i}"), &body)).await));
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/content/search?q=otter&limit=2&cursor={c}"),
+            None => "/api/v1/content/search?q=otter&limit=2".into(),
+        };
+        let page = env.get(&path, t).await;
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut sorted_seen = seen.clone();
+    sorted_seen.sort();
+    made.sort();
+    assert_eq!(sorted_seen, made, "every hit once: {seen:?}");
+    assert_problem(
+        env.call(
+            Method::GET,
+            "/api/v1/content/search?q=otter&cursor=bm9wZQ",
+            t,
+            None,
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn embeddings_and_similarity() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let bob = env.user().await;
+    let t = &alice.access_token;
+    let put = |item: &str, body: Value| {
+        let path = format!("/api/v1/content/{item}/embeddings");
+        let env = &env;
+        async move { env.call(Method::PUT, &path, t, Some(body)).await }
+    };
+    let north = id(&env
+        .create(
+            t,
+            json!({"title": "North", "body": "one two", "chunks": [
+            {"text": "one", "start": 0, "end": 3}, {"text": "two", "start": 4, "end": 7}]}),
+        )
+        .await);
+    let east = id(&env.create(t, item("East", "x")).await);
+    let northeast = id(&env.create(t, item("Northeast", "x")).await);
+    let south = id(&env.create(t, item("South", "x")).await);
+    let bobs = id(&env.create(&bob.access_token, item("Bob north", "x")).await);
+
+    assert_eq!(put(&north, json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [0.0, 1.0]}, {"chunk": 1, "vector": [0.1, 1.0]}]})).await.status(), 204);
+    assert_eq!(
+        put(
+            &east,
+            json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [2.0, 0.0]}]})
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(
+        put(
+            &northeast,
+            json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [1.0, 1.0]}]})
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(
+        put(
+            &south,
+            json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [0.0, -3.0]}]})
+        )
+        .await
+        .status(),
+        204
+    );
+    let resp = env
+        .call(
+            Method::PUT,
+            &format!("/api/v1/content/{bobs}/embeddings"),
+            &bob.access_token,
+            Some(json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [0.0, 1.0]}]})),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+
+    let similar: Value = env
+        .post(
+            "/api/v1/content/search/similar",
+            t,
+            json!({"vector": [0.0, 5.0], "k": 3}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(similar["model"], "geo");
+    assert_eq!(
+        ids(&similar),
+        vec![north.clone(), northeast.clone(), east.clone()],
+        "{similar}"
+    );
+    assert!((similar["items"][0]["score"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    assert!(
+        (similar["items"][1]["score"].as_f64().unwrap() - std::f64::consts::FRAC_1_SQRT_2).abs()
+            < 1e-4
+    );
+
+    let like_east: Value = env
+        .post(
+            "/api/v1/content/search/similar",
+            t,
+            json!({"content_id": east, "k": 2}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&like_east),
+        vec![northeast.clone(), north.clone()],
+        "the item itself is left out"
+    );
+
+    // Dimensions are fixed per model, numbers must be finite and not all zero.
+    for (body, field) in [
+        (
+            json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [1.0, 2.0, 3.0]}]}),
+            "vectors",
+        ),
+        (
+            json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [0.0, 0.0]}]}),
+            "vectors[0].vector",
+        ),
+        (
+            json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [1e39, 1.0]}]}),
+            "vectors[0].vector",
+        ),
+        (
+            json!({"model": "geo", "vectors": [{"chunk": 5, "vector": [1.0, 1.0]}]}),
+            "vectors[0].chunk",
+        ),
+        (
+            json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [1.0, 1.0]}, {"chunk": 0, "vector": [1.0, 0.0]}]}),
+            "vectors[1].chunk",
+        ),
+        (
+            json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [1.0, 1.0]}, {"chunk": 1, "vector": [1.0]}]}),
+            "vectors[1].vector",
+        ),
+        (json!({"model": "geo", "vectors": []}), "vectors"),
+        (
+            json!({"model": "bad model!", "vectors": [{"chunk": 0, "vector": [1.0]}]}),
+            "model",
+        ),
+    ] {
+        let problem =
+            assert_problem(put(&south, body.clone()).await, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], field, "{body}");
+    }
+    // Another model may have other dimensions; then the model must be named.
+    assert_eq!(
+        put(
+            &south,
+            json!({"model": "other", "vectors": [{"chunk": 0, "vector": [1.0, 0.0, 0.0]}]})
+        )
+        .await
+        .status(),
+        204
+    );
+    let problem = assert_problem(
+        env.post(
+            "/api/v1/content/search/similar",
+            t,
+            json!({"vector": [0.0, 1.0]}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "model");
+    for (body, field) in [
+        (json!({"vector": [0.0, 1.0], "model": "geo", "k": 0}), "k"),
+        (json!({"vector": [0.0, 1.0], "model": "geo", "k": 101}), "k"),
+        (json!({"vector": [0.0, 1.0, 2.0], "model": "geo"}), "vector"),
+        (json!({"model": "geo"}), "content_id"),
+        (
+            json!({"vector": [1.0, 0.0], "content_id": east, "model": "geo"}),
+            "content_id",
+        ),
+        (json!({"vector": [1.0, 0.0], "model": "nope"}), "model"),
+    ] {
+        let problem = assert_problem(
+            env.post("/api/v1/content/search/similar", t, body.clone())
+                .await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], field, "{body}");
+    }
+
+    // A new body drops the item's vectors: they described the old text.
+    assert_eq!(
+        env.call(
+            Method::PATCH,
+            &format!("/api/v1/content/{north}"),
+            t,
+            Some(json!({"body": "changed"}))
+        )
+        .await
+        .status(),
+        200
+    );
+    let similar: Value = env
+        .post(
+            "/api/v1/content/search/similar",
+            t,
+            json!({"vector": [0.0, 1.0], "model": "geo", "k": 10}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!ids(&similar).contains(&north));
+    assert!(!ids(&similar).contains(&bobs), "never another user's items");
+    assert_eq!(ids(&similar).len(), 3);
+}
