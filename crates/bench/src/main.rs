@@ -5,6 +5,11 @@
 //!   peermesh-bench login   <base-url> <secs> <conc>    logins/s, and GET /me p99 alone vs during logins
 //!   peermesh-bench refresh <base-url> <secs> <conc>    refreshes/s (each worker rotates its own chain)
 //!   peermesh-bench me      <base-url> <secs> <conc>    GET /me req/s with p50/p99
+//!   peermesh-bench content <base-url> <secs> <conc> <items> <reference-url>
+//!       seeds one user with <items> items of ~2 KB (create req/s), links and 384-dim
+//!       vectors, then GET /content/{id} req/s beside the same request through a
+//!       reference gateway to a static upstream, p99 at half that rate, search,
+//!       graph depth 3 and similarity search latencies
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark tool: failing loudly is right
 
@@ -274,6 +279,368 @@ async fn bench_refresh(http: reqwest::Client, base: String, secs: u64, conc: usi
     run.report(&format!("POST /refresh ({conc} clients)"));
 }
 
+/// Runs `conc` workers over the indexes `0..total`, each calling `step(index)`.
+async fn drive_n<F, Fut>(total: usize, conc: usize, step: F) -> Run
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let step = Arc::new(step);
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (step, next, errors) = (step.clone(), next.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                if step(i).await {
+                    samples.push(t.elapsed().as_micros() as u64);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    Run {
+        ok: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        secs: started.elapsed().as_secs_f64(),
+        samples: Samples(all),
+    }
+}
+
+/// An open-loop load: `rate` requests/s spread over `conc` workers, each latency
+/// counted from when the request was due (so a stall is not hidden by waiting).
+async fn drive_paced<F, Fut>(secs: u64, conc: usize, rate: f64, step: F) -> Run
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let step = Arc::new(step);
+    let errors = Arc::new(AtomicU64::new(0));
+    let period = Duration::from_secs_f64(conc as f64 / rate);
+    let started = Instant::now();
+    let end = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for worker in 0..conc {
+        let (step, errors) = (step.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut due = Instant::now() + period.mul_f64(worker as f64 / conc as f64);
+            while due < end {
+                tokio::time::sleep_until(due.into()).await;
+                if step(worker).await {
+                    samples.push(due.elapsed().as_micros() as u64);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                due += period;
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    Run {
+        ok: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        secs: started.elapsed().as_secs_f64(),
+        samples: Samples(all),
+    }
+}
+
+/// A small deterministic generator (xorshift), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// Pseudo-words; word `i` is drawn with probability ~1/(i+1) (Zipf-like), like text.
+fn vocabulary(n: usize) -> Vec<String> {
+    const SYLLABLES: [&str; 16] = [
+        "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "bel", "dor", "fen", "gal", "hix", "jun",
+        "mor", "pql",
+    ];
+    (0..n)
+        .map(|i| {
+            let mut w = String::new();
+            let mut x = i + 1;
+            while x > 0 {
+                w.push_str(SYLLABLES[x % 16]);
+                x /= 16;
+            }
+            w
+        })
+        .collect()
+}
+
+fn zipf_word<'a>(rng: &mut Rng, words: &'a [String]) -> &'a str {
+    // Inverse-CDF of a harmonic distribution, approximately: exp(u * ln n) - 1.
+    let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+    let i = ((words.len() as f64).ln() * u).exp() as usize - 1;
+    &words[i.min(words.len() - 1)]
+}
+
+fn document(rng: &mut Rng, words: &[String], bytes: usize) -> String {
+    let mut text = String::with_capacity(bytes + 64);
+    let mut sentence = 0;
+    while text.len() < bytes {
+        text.push_str(zipf_word(rng, words));
+        sentence += 1;
+        if sentence % 12 == 0 {
+            text.push_str(if sentence % 60 == 0 { ".\n\n" } else { ". " });
+        } else {
+            text.push(' ');
+        }
+    }
+    text
+}
+
+fn vector(rng: &mut Rng, dims: usize) -> Vec<f32> {
+    (0..dims).map(|_| rng.unit()).collect()
+}
+
+async fn ok(resp: Result<reqwest::Response, reqwest::Error>, want: u16) -> bool {
+    match resp {
+        Ok(r) => r.status() == want && r.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+const DIMS: usize = 384;
+const LINKED_ITEMS: usize = 10_000;
+
+async fn bench_content(
+    http: reqwest::Client,
+    base: String,
+    secs: u64,
+    conc: usize,
+    items: usize,
+    reference: String,
+) {
+    let user = register(&http, &base, "content").await;
+    let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
+    let words = Arc::new(vocabulary(5000));
+    let collection = format!("{base}/api/v1/content");
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); items]));
+
+    let (h, t, w, c, i2) = (
+        http.clone(),
+        token.clone(),
+        words.clone(),
+        collection.clone(),
+        ids.clone(),
+    );
+    let mut created = drive_n(items, 16, move |i| {
+        let (http, token, words, url, ids) =
+            (h.clone(), t.clone(), w.clone(), c.clone(), i2.clone());
+        async move {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1));
+            let body = document(&mut rng, &words, 2000);
+            let title = format!(
+                "{} {} {}",
+                zipf_word(&mut rng, &words),
+                zipf_word(&mut rng, &words),
+                i
+            );
+            let Ok(resp) = http
+                .post(&url)
+                .bearer_auth(&*token)
+                .json(&json!({"title": title, "body": body, "tags": [words[i % 50].clone()]}))
+                .send()
+                .await
+            else {
+                return false;
+            };
+            if resp.status() != 201 {
+                return false;
+            }
+            let Ok(item) = resp.json::<Value>().await else {
+                return false;
+            };
+            ids.lock().unwrap()[i] = item["id"].as_str().unwrap_or_default().to_owned();
+            true
+        }
+    })
+    .await;
+    created.report(&format!(
+        "POST /content, {items} items of ~2 KB (16 clients)"
+    ));
+    let ids: Arc<Vec<String>> = Arc::new(ids.lock().unwrap().clone());
+
+    let linked = LINKED_ITEMS.min(items);
+    let (h, t, i2, c) = (http.clone(), token.clone(), ids.clone(), collection.clone());
+    let mut links = drive_n(linked * 3, 16, move |k| {
+        let (http, token, ids, base) = (h.clone(), t.clone(), i2.clone(), c.clone());
+        async move {
+            let (from, nth) = (k / 3, k % 3);
+            let to = (from * [7, 13, 31][nth] + [1, 5, 11][nth]) % linked;
+            if to == from {
+                return true;
+            }
+            let resp = http
+                .post(format!("{base}/{}/links", ids[from]))
+                .bearer_auth(&*token)
+                .json(&json!({"target_id": ids[to], "relation": "related"}))
+                .send()
+                .await;
+            match resp {
+                Ok(r) => matches!(r.status().as_u16(), 201 | 409),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    links.report(&format!(
+        "POST /content/{{id}}/links, {} links (16 clients)",
+        linked * 3
+    ));
+
+    let (h, t, i2, c) = (http.clone(), token.clone(), ids.clone(), collection.clone());
+    let mut vectors = drive_n(items, 16, move |i| {
+        let (http, token, ids, base) = (h.clone(), t.clone(), i2.clone(), c.clone());
+        async move {
+            let mut rng = Rng(0x51_7cc1_b727_220a ^ (i as u64 + 7));
+            let body = json!({"model": "bench-384", "vectors": [{"chunk": 0, "vector": vector(&mut rng, DIMS)}]});
+            ok(http.put(format!("{base}/{}/embeddings", ids[i])).bearer_auth(&*token).json(&body).send().await, 204).await
+        }
+    })
+    .await;
+    vectors.report(&format!(
+        "PUT /content/{{id}}/embeddings, {items} x {DIMS} dims (16 clients)"
+    ));
+
+    // GET one item: the same request through a gateway to a static upstream first.
+    let get_item = |base: String| {
+        let (http, token, ids) = (http.clone(), token.clone(), ids.clone());
+        move |worker: usize| {
+            let (http, token, ids, base) = (http.clone(), token.clone(), ids.clone(), base.clone());
+            async move {
+                let i = (worker * 7919 + rand_suffix() as usize) % ids.len();
+                ok(
+                    http.get(format!("{base}/api/v1/content/{}", ids[i]))
+                        .bearer_auth(&*token)
+                        .send()
+                        .await,
+                    200,
+                )
+                .await
+            }
+        }
+    };
+    let mut reference_run = drive(secs, conc, get_item(reference.clone())).await;
+    reference_run.report(&format!(
+        "reference: GET through the gateway to a static nginx upstream ({conc} clients)"
+    ));
+    let mut item_run = drive(secs, conc, get_item(base.clone())).await;
+    item_run.report(&format!(
+        "GET /content/{{id}} through the gateway ({conc} clients)"
+    ));
+    let max = item_run.ok as f64 / item_run.secs;
+    println!(
+        "GET /content/{{id}} / reference: {:.0}%",
+        100.0 * max / (reference_run.ok as f64 / reference_run.secs)
+    );
+    let mut half = drive_paced(secs, conc, max / 2.0, get_item(base.clone())).await;
+    half.report(&format!(
+        "GET /content/{{id}} paced at half that rate ({:.0} req/s)",
+        max / 2.0
+    ));
+
+    let (h, t, w, c) = (
+        http.clone(),
+        token.clone(),
+        words.clone(),
+        collection.clone(),
+    );
+    let mut search = drive(secs, 8, move |_| {
+        let (http, token, words, base) = (h.clone(), t.clone(), w.clone(), c.clone());
+        async move {
+            // Mid-frequency words: thousands of hits each, ranked.
+            let mut rng = Rng(rand_suffix() as u64 | 1);
+            let word = &words[20 + rng.below(200)];
+            ok(
+                http.get(format!("{base}/search?q={word}&limit=20"))
+                    .bearer_auth(&*token)
+                    .send()
+                    .await,
+                200,
+            )
+            .await
+        }
+    })
+    .await;
+    search.report("GET /content/search, one mid-frequency word, 20 hits (8 clients)");
+
+    let (h, t, i2, c) = (http.clone(), token.clone(), ids.clone(), collection.clone());
+    let mut graph = drive(secs, 8, move |_| {
+        let (http, token, ids, base) = (h.clone(), t.clone(), i2.clone(), c.clone());
+        async move {
+            let i = rand_suffix() as usize % linked;
+            ok(
+                http.get(format!("{base}/{}/graph?depth=3", ids[i]))
+                    .bearer_auth(&*token)
+                    .send()
+                    .await,
+                200,
+            )
+            .await
+        }
+    })
+    .await;
+    graph.report("GET /content/{id}/graph?depth=3, out-degree 3 (8 clients)");
+
+    let (h, t, c) = (http.clone(), token.clone(), collection.clone());
+    let mut similar = drive(secs, 2, move |_| {
+        let (http, token, base) = (h.clone(), t.clone(), c.clone());
+        async move {
+            let mut rng = Rng(rand_suffix() as u64 | 1);
+            let body = json!({"vector": vector(&mut rng, DIMS), "k": 10});
+            ok(
+                http.post(format!("{base}/search/similar"))
+                    .bearer_auth(&*token)
+                    .json(&body)
+                    .send()
+                    .await,
+                200,
+            )
+            .await
+        }
+    })
+    .await;
+    similar.report(&format!(
+        "POST /content/search/similar over {items} x {DIMS} dims, k=10 (2 clients)"
+    ));
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -295,8 +662,20 @@ async fn main() {
             )
             .await;
         }
+        Some("content") => {
+            let items: usize = arg(4, "100000").parse().unwrap();
+            bench_content(
+                client(),
+                base,
+                secs,
+                conc,
+                items,
+                arg(5, "http://127.0.0.1:18085"),
+            )
+            .await;
+        }
         _ => {
-            eprintln!("usage: peermesh-bench argon2 <secs> | login|refresh|me <base-url> <secs> <concurrency>");
+            eprintln!("usage: peermesh-bench argon2 <secs> | login|refresh|me <base-url> <secs> <concurrency> | content <base-url> <secs> <concurrency> <items> <reference-url>");
             std::process::exit(2);
         }
     }

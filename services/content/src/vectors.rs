@@ -32,8 +32,23 @@ pub fn dot_bytes(query: &[f32], stored: &[u8]) -> Option<f32> {
     if stored.len() != query.len() * 4 {
         return None;
     }
-    let mut sum = 0.0f32;
-    for (q, b) in query.iter().zip(stored.chunks_exact(4)) {
+    // Eight independent sums, so the compiler can use SIMD lanes (one running sum
+    // would force strict left-to-right float order).
+    let mut lanes = [0.0f32; 8];
+    let mut q_blocks = query.chunks_exact(8);
+    let mut b_blocks = stored.chunks_exact(32);
+    for (q, b) in q_blocks.by_ref().zip(b_blocks.by_ref()) {
+        for lane in 0..8 {
+            let x = &b[lane * 4..lane * 4 + 4];
+            lanes[lane] += q[lane] * f32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+        }
+    }
+    let mut sum: f32 = lanes.iter().sum();
+    for (q, b) in q_blocks
+        .remainder()
+        .iter()
+        .zip(b_blocks.remainder().chunks_exact(4))
+    {
         sum += q * f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
     Some(sum)
@@ -153,6 +168,11 @@ mod tests {
         assert_eq!(from_bytes(&bytes), v);
         assert!((dot_bytes(&v, &bytes).unwrap() - 1.0).abs() < 1e-6);
         assert_eq!(dot_bytes(&[1.0], &bytes), None);
+        // Longer than one block of eight, with a remainder.
+        let a: Vec<f32> = (0..13).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..13).map(|i| (13 - i) as f32).collect();
+        let expected: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert_eq!(dot_bytes(&a, &to_bytes(&b)), Some(expected));
         assert_eq!(normalize(&[0.0, 0.0]), None);
         assert_eq!(normalize(&[f32::NAN, 1.0]), None);
         assert_eq!(normalize(&[f32::INFINITY, 1.0]), None);

@@ -1,3 +1,5 @@
+DROP TABLE content_fts;
+DROP FUNCTION content_fts_sync;
 DROP TABLE content_embeddings;
 DROP TABLE idempotency_keys;
 DROP TABLE embedding_models;

@@ -57,7 +57,6 @@ CREATE TABLE content_links (
 );
 CREATE UNIQUE INDEX content_links_edge_key ON content_links (source_id, target_id, relation);
 CREATE INDEX content_links_target_idx ON content_links (target_id);
-CREATE INDEX content_links_owner_idx ON content_links (owner_id);
 
 -- Idempotency-Key of item creation: a retry with the same key and body gets the
 -- item the first request created; another body under the same key is refused.
@@ -92,10 +91,30 @@ CREATE TABLE content_embeddings (
 );
 CREATE INDEX content_embeddings_owner_model_idx ON content_embeddings (owner_id, model, item_id);
 
--- Full-text index over the title (weight A) and the first 200 000 characters of the
--- body (weight B): an expression index, so it is always in step with the row. The
--- service's queries use exactly this expression (services/content/src/store/search.rs).
-CREATE INDEX content_items_search_idx ON content_items USING GIN ((
-    setweight(to_tsvector('english', title), 'A')
-    || setweight(to_tsvector('english', left(body, 200000)), 'B')
-));
+-- Full-text index: one tsvector per item over the title (weight A) and the first
+-- 200 000 characters of the body (weight B; tsvector has a size cap, and SQLite
+-- indexes the same text). Kept by a trigger inside the writing transaction; rows go
+-- with their item by cascade. Like SQLite's FTS5 tables, it is not a diesel table.
+CREATE TABLE content_fts (
+    seq INTEGER PRIMARY KEY REFERENCES content_items (seq) ON DELETE CASCADE,
+    owner_id TEXT NOT NULL,
+    document TSVECTOR NOT NULL
+);
+CREATE INDEX content_fts_document_idx ON content_fts USING GIN (document);
+CREATE INDEX content_fts_owner_idx ON content_fts (owner_id);
+
+CREATE FUNCTION content_fts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO content_fts (seq, owner_id, document)
+    VALUES (
+        NEW.seq,
+        NEW.owner_id,
+        setweight(to_tsvector('english', NEW.title), 'A')
+            || setweight(to_tsvector('english', left(NEW.body, 200000)), 'B')
+    )
+    ON CONFLICT (seq) DO UPDATE SET owner_id = EXCLUDED.owner_id, document = EXCLUDED.document;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER content_items_fts AFTER INSERT OR UPDATE OF title, body ON content_items
+    FOR EACH ROW EXECUTE FUNCTION content_fts_sync();

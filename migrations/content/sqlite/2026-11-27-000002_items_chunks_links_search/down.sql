@@ -1,4 +1,5 @@
 DROP TABLE content_fts;
+DROP VIEW content_fts_source;
 DROP TABLE content_embeddings;
 DROP TABLE idempotency_keys;
 DROP TABLE embedding_models;

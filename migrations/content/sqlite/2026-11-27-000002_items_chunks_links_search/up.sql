@@ -57,7 +57,6 @@ CREATE TABLE content_links (
 );
 CREATE UNIQUE INDEX content_links_edge_key ON content_links (source_id, target_id, relation);
 CREATE INDEX content_links_target_idx ON content_links (target_id);
-CREATE INDEX content_links_owner_idx ON content_links (owner_id);
 
 -- Idempotency-Key of item creation: a retry with the same key and body gets the
 -- item the first request created; another body under the same key is refused.
@@ -93,27 +92,33 @@ CREATE TABLE content_embeddings (
 CREATE INDEX content_embeddings_owner_model_idx ON content_embeddings (owner_id, model, item_id);
 
 -- Full-text index over the title and the first 200 000 characters of the body
--- (PostgreSQL's tsvector has a size cap; both backends index the same text).
--- External content: the text lives in content_items only; triggers keep the index
--- in step inside the writing transaction.
+-- (PostgreSQL's tsvector has a size cap; both backends index the same text), plus the
+-- owner as a single token (the id without hyphens): a search intersects it with the
+-- words inside the index instead of looking up every matching row's owner.
+-- External content through a view, so the text is stored once, in content_items;
+-- triggers keep the index in step inside the writing transaction.
+CREATE VIEW content_fts_source AS
+    SELECT seq, replace(owner_id, '-', '') AS owner_key, title, substr(body, 1, 200000) AS body
+    FROM content_items;
 CREATE VIRTUAL TABLE content_fts USING fts5 (
+    owner_key,
     title,
     body,
-    content = 'content_items',
+    content = 'content_fts_source',
     content_rowid = 'seq',
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER content_items_fts_insert AFTER INSERT ON content_items BEGIN
-    INSERT INTO content_fts (rowid, title, body)
-    VALUES (new.seq, new.title, substr(new.body, 1, 200000));
+    INSERT INTO content_fts (rowid, owner_key, title, body)
+    VALUES (new.seq, replace(new.owner_id, '-', ''), new.title, substr(new.body, 1, 200000));
 END;
 CREATE TRIGGER content_items_fts_delete AFTER DELETE ON content_items BEGIN
-    INSERT INTO content_fts (content_fts, rowid, title, body)
-    VALUES ('delete', old.seq, old.title, substr(old.body, 1, 200000));
+    INSERT INTO content_fts (content_fts, rowid, owner_key, title, body)
+    VALUES ('delete', old.seq, replace(old.owner_id, '-', ''), old.title, substr(old.body, 1, 200000));
 END;
 CREATE TRIGGER content_items_fts_update AFTER UPDATE OF title, body ON content_items BEGIN
-    INSERT INTO content_fts (content_fts, rowid, title, body)
-    VALUES ('delete', old.seq, old.title, substr(old.body, 1, 200000));
-    INSERT INTO content_fts (rowid, title, body)
-    VALUES (new.seq, new.title, substr(new.body, 1, 200000));
+    INSERT INTO content_fts (content_fts, rowid, owner_key, title, body)
+    VALUES ('delete', old.seq, replace(old.owner_id, '-', ''), old.title, substr(old.body, 1, 200000));
+    INSERT INTO content_fts (rowid, owner_key, title, body)
+    VALUES (new.seq, replace(new.owner_id, '-', ''), new.title, substr(new.body, 1, 200000));
 END;

@@ -43,16 +43,16 @@ pub struct SearchPage {
     pub next_cursor: Option<String>,
 }
 
-fn cursor_of(score: f64, id: &str) -> String {
-    format!("{:016x}:{id}", score.to_bits())
+/// A search cursor: the last hit's exact score and its row number.
+fn cursor_of(score: f64, seq: i32) -> String {
+    format!("{:016x}:{seq}", score.to_bits())
 }
 
-fn parse_cursor(raw: &str) -> Result<(f64, String), ApiError> {
+fn parse_cursor(raw: &str) -> Result<(f64, i32), ApiError> {
     raw.split_once(':')
-        .and_then(|(bits, id)| {
-            u64::from_str_radix(bits, 16)
-                .ok()
-                .map(|b| (f64::from_bits(b), id.to_owned()))
+        .and_then(|(bits, seq)| {
+            let score = f64::from_bits(u64::from_str_radix(bits, 16).ok()?);
+            Some((score, seq.parse().ok()?))
         })
         .filter(|(score, _)| score.is_finite())
         .ok_or_else(|| {
@@ -81,12 +81,13 @@ pub async fn search(
             let hits = store::ranked(conn, &owner, &parsed, page.fetch(), &after)?;
             let mut keyed: Vec<(String, store::Hit)> = hits
                 .into_iter()
-                .map(|h| (cursor_of(h.score, &h.id), h))
+                .map(|h| (cursor_of(h.score, h.seq), h))
                 .collect();
             let next_cursor = page.finish(&mut keyed, |(cursor, _)| cursor);
-            let ids: Vec<String> = keyed.iter().map(|(_, h)| h.id.clone()).collect();
+            let page_hits: Vec<store::Hit> = keyed.iter().map(|(_, h)| h.clone()).collect();
+            let ids: Vec<String> = page_hits.iter().map(|h| h.id.clone()).collect();
             let summaries = items_store::summaries(conn, &owner, &ids)?;
-            let snippets = store::snippets(conn, &parsed, &ids)?;
+            let snippets = store::snippets(conn, &owner, &parsed, &page_hits)?;
             Ok((keyed, next_cursor, summaries, snippets))
         })
         .await?;

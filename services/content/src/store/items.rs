@@ -163,7 +163,7 @@ pub fn page(
     let text_match = filter
         .text
         .as_ref()
-        .map(|q| super::search::match_predicate(conn, q));
+        .map(|q| super::search::match_predicate(conn, owner, q));
     let mut query = content_items::table
         .filter(content_items::owner_id.eq(owner.to_owned()))
         .select(summary_columns!())

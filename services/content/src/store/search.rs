@@ -1,35 +1,31 @@
-//! Full-text search: SQLite FTS5 ranked by bm25, PostgreSQL `tsvector` (a GIN
-//! expression index) ranked by `ts_rank_cd`. Both index the title and the first
-//! 200 000 characters of the body, and both are kept in step by the database itself
-//! (FTS5 triggers, the expression index) inside the writing transaction.
+//! Full-text search: SQLite FTS5 ranked by bm25, PostgreSQL `tsvector` ranked by
+//! `ts_rank_cd`. Both index the title and the first 200 000 characters of the body in
+//! a `content_fts` table kept in step by triggers inside the writing transaction
+//! (migration 000002), and both find one owner's matches inside the index.
 
 use diesel::dsl::sql;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Double, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Nullable, Text};
 use peermesh_db::{DbConnection, DbError, MultiBackend};
 
 use crate::query::SearchQuery;
 use crate::schema::content_items;
 
-/// The document expression of the PostgreSQL GIN index (migration 000002); queries
-/// must use exactly this expression for the index to apply.
-const PG_DOCUMENT: &str = "(setweight(to_tsvector('english', title), 'A') \
-     || setweight(to_tsvector('english', left(body, 200000)), 'B'))";
-
 /// Highlight marks put in by the database, replaced by `<mark>` after HTML-escaping.
 const MARK_START: char = '\u{E000}';
 const MARK_END: char = '\u{E001}';
 
-/// One ranked hit: higher `score` is better.
+/// One ranked hit: higher `score` is better; `seq` breaks ties (and pages).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     pub id: String,
     pub score: f64,
+    pub seq: i32,
 }
 
-/// Where the previous page ended: (score, id).
-pub type After = Option<(f64, String)>;
+/// Where the previous page ended: (score, seq).
+pub type After = Option<(f64, i32)>;
 
 #[derive(QueryableByName)]
 struct HitRow {
@@ -37,6 +33,8 @@ struct HitRow {
     id: String,
     #[diesel(sql_type = Double)]
     score: f64,
+    #[diesel(sql_type = Integer)]
+    seq: i32,
 }
 
 #[derive(QueryableByName)]
@@ -47,24 +45,38 @@ struct SnippetRow {
     snippet: Option<String>,
 }
 
+/// The FTS5 expression for one owner's items: the owner's single-token key (its id
+/// without hyphens, as the index's source view writes it) and the query over the
+/// title and body columns only.
+fn fts5_for_owner(owner: &str, query: &SearchQuery) -> String {
+    let key: String = owner
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!(
+        "owner_key : \"{key}\" AND {{title body}} : ({})",
+        query.to_fts5()
+    )
+}
+
 type Predicate = Box<dyn BoxableExpression<content_items::table, MultiBackend, SqlType = Bool>>;
 
-/// A filter on `content_items` keeping the items that match `query`.
-pub fn match_predicate(conn: &DbConnection, query: &SearchQuery) -> Predicate {
+/// A filter on `content_items` keeping `owner`'s items that match `query`.
+pub fn match_predicate(conn: &DbConnection, owner: &str, query: &SearchQuery) -> Predicate {
     match conn {
         DbConnection::Sqlite(_) => Box::new(
             sql::<Bool>(
                 "content_items.seq IN (SELECT rowid FROM content_fts WHERE content_fts MATCH ",
             )
-            .bind::<Text, _>(query.to_fts5())
+            .bind::<Text, _>(fts5_for_owner(owner, query))
             .sql(")"),
         ),
         DbConnection::Pg(_) => Box::new(
-            sql::<Bool>(&format!(
-                "{PG_DOCUMENT} @@ websearch_to_tsquery('english', "
-            ))
-            .bind::<Text, _>(query.to_websearch())
-            .sql(")"),
+            sql::<Bool>("content_items.seq IN (SELECT seq FROM content_fts WHERE owner_id = ")
+                .bind::<Text, _>(owner.to_owned())
+                .sql(" AND document @@ websearch_to_tsquery('english', ")
+                .bind::<Text, _>(query.to_websearch())
+                .sql("))"),
         ),
     }
 }
@@ -77,39 +89,42 @@ pub fn ranked(
     limit: i64,
     after: &After,
 ) -> Result<Vec<Hit>, DbError> {
-    let (after_score, after_id) = match after {
-        Some((s, id)) => (Some(*s), id.clone()),
-        None => (None, String::new()),
+    let (after_score, after_seq) = match after {
+        Some((s, seq)) => (Some(*s), *seq),
+        None => (None, 0),
     };
     let rows: Vec<HitRow> = match conn {
+        // bm25 is negative, lower is better; weights: owner key 0, title 4, body 1.
         DbConnection::Sqlite(c) => diesel::sql_query(
-            "SELECT id, score FROM ( \
-                 SELECT i.id AS id, -bm25(content_fts, 4.0, 1.0) AS score \
-                 FROM content_fts JOIN content_items i ON i.seq = content_fts.rowid \
-                 WHERE content_fts MATCH ? AND i.owner_id = ?) \
-             WHERE (? IS NULL OR score < ? OR (score = ? AND id < ?)) \
-             ORDER BY score DESC, id DESC LIMIT ?",
+            "SELECT i.id AS id, h.score AS score, h.seq AS seq FROM ( \
+                 SELECT rowid AS seq, -bm25(content_fts, 0.0, 4.0, 1.0) AS score \
+                 FROM content_fts WHERE content_fts MATCH ?1 \
+                   AND (?2 IS NULL OR -bm25(content_fts, 0.0, 4.0, 1.0) < ?2 \
+                        OR (-bm25(content_fts, 0.0, 4.0, 1.0) = ?2 AND rowid < ?3)) \
+                 ORDER BY score DESC, seq DESC LIMIT ?4) h \
+             JOIN content_items i ON i.seq = h.seq \
+             ORDER BY h.score DESC, h.seq DESC",
         )
-        .bind::<Text, _>(query.to_fts5())
-        .bind::<Text, _>(owner)
+        .bind::<Text, _>(fts5_for_owner(owner, query))
         .bind::<Nullable<Double>, _>(after_score)
-        .bind::<Nullable<Double>, _>(after_score)
-        .bind::<Nullable<Double>, _>(after_score)
-        .bind::<Text, _>(&after_id)
+        .bind::<Integer, _>(after_seq)
         .bind::<BigInt, _>(limit)
         .load(c)?,
-        DbConnection::Pg(c) => diesel::sql_query(format!(
-            "SELECT id, score FROM ( \
-                 SELECT i.id, ts_rank_cd({PG_DOCUMENT}, q)::float8 AS score \
-                 FROM content_items i, websearch_to_tsquery('english', $1) q \
-                 WHERE i.owner_id = $2 AND {PG_DOCUMENT} @@ q) s \
-             WHERE ($3::float8 IS NULL OR score < $3 OR (score = $3 AND id < $4)) \
-             ORDER BY score DESC, id DESC LIMIT $5"
-        ))
+        DbConnection::Pg(c) => diesel::sql_query(
+            "SELECT i.id, h.score, h.seq FROM ( \
+                 SELECT seq, score FROM ( \
+                     SELECT f.seq, ts_rank_cd(f.document, q)::float8 AS score \
+                     FROM content_fts f, websearch_to_tsquery('english', $1) q \
+                     WHERE f.owner_id = $2 AND f.document @@ q) s \
+                 WHERE ($3::float8 IS NULL OR score < $3 OR (score = $3 AND seq < $4)) \
+                 ORDER BY score DESC, seq DESC LIMIT $5) h \
+             JOIN content_items i ON i.seq = h.seq \
+             ORDER BY h.score DESC, h.seq DESC",
+        )
         .bind::<Text, _>(query.to_websearch())
         .bind::<Text, _>(owner)
         .bind::<Nullable<Double>, _>(after_score)
-        .bind::<Text, _>(&after_id)
+        .bind::<Integer, _>(after_seq)
         .bind::<BigInt, _>(limit)
         .load(c)?,
     };
@@ -118,32 +133,35 @@ pub fn ranked(
         .map(|r| Hit {
             id: r.id,
             score: r.score,
+            seq: r.seq,
         })
         .collect())
 }
 
-/// A short passage of each item around the matches, HTML-escaped, matches in `<mark>`.
+/// A passage of each item's body around the matches, HTML-escaped, matches in `<mark>`.
 pub fn snippets(
     conn: &mut DbConnection,
+    owner: &str,
     query: &SearchQuery,
-    ids: &[String],
+    hits: &[Hit],
 ) -> Result<Vec<(String, String)>, DbError> {
-    if ids.is_empty() {
+    if hits.is_empty() {
         return Ok(Vec::new());
     }
+    let seqs: Vec<i32> = hits.iter().map(|h| h.seq).collect();
     let rows: Vec<SnippetRow> = match conn {
         DbConnection::Sqlite(c) => {
-            let placeholders = vec!["?"; ids.len()].join(", ");
+            let placeholders = vec!["?"; seqs.len()].join(", ");
             let mut q = diesel::sql_query(format!(
                 "SELECT i.id AS id, \
-                     snippet(content_fts, -1, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet \
+                     snippet(content_fts, 2, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet \
                  FROM content_fts JOIN content_items i ON i.seq = content_fts.rowid \
-                 WHERE content_fts MATCH ? AND i.id IN ({placeholders})"
+                 WHERE content_fts MATCH ? AND content_fts.rowid IN ({placeholders})"
             ))
             .into_boxed::<diesel::sqlite::Sqlite>()
-            .bind::<Text, _>(query.to_fts5());
-            for id in ids {
-                q = q.bind::<Text, _>(id.clone());
+            .bind::<Text, _>(fts5_for_owner(owner, query));
+            for seq in &seqs {
+                q = q.bind::<Integer, _>(*seq);
             }
             q.load(c)?
         }
@@ -152,10 +170,10 @@ pub fn snippets(
                  'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, \
                   MaxFragments=2, FragmentDelimiter=\" … \"') AS snippet \
              FROM content_items i, websearch_to_tsquery('english', $1) q \
-             WHERE i.id = ANY($2)"
+             WHERE i.seq = ANY($2)"
         ))
         .bind::<Text, _>(query.to_websearch())
-        .bind::<Array<Text>, _>(ids)
+        .bind::<Array<Integer>, _>(seqs)
         .load(c)?,
     };
     Ok(rows
