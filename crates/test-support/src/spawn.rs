@@ -40,6 +40,9 @@ fn vars(prefix: &str, db: &TestDb, extra: &[(&str, String)]) -> Vec<(String, Str
         (format!("{prefix}WORKERS"), "1".to_owned()),
         (format!("{prefix}DB_POOL_SIZE"), "4".to_owned()),
     ];
+    // A setting given in `extra` replaces the default (e.g. DATABASE_URL, to start a
+    // second replica on the first one's database).
+    vars.retain(|(k, _)| !extra.iter().any(|(e, _)| format!("{prefix}{e}") == *k));
     vars.extend(
         extra
             .iter()

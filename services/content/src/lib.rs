@@ -7,6 +7,7 @@ pub mod routes;
 pub mod schema;
 pub mod store;
 pub mod validate;
+pub mod vector_cache;
 pub mod vectors;
 
 use diesel_migrations::embed_migrations;
@@ -55,6 +56,9 @@ pub struct Limits {
     /// Most nodes a graph traversal returns (then `truncated: true`).
     #[serde(default = "default_graph_max_nodes")]
     pub graph_max_nodes: usize,
+    /// Memory for in-memory copies of vectors used by similarity search.
+    #[serde(default = "default_vector_cache_bytes")]
+    pub vector_cache_bytes: usize,
 }
 
 fn default_max_body_bytes() -> usize {
@@ -72,6 +76,9 @@ fn default_chunk_chars() -> usize {
 fn default_graph_max_nodes() -> usize {
     500
 }
+fn default_vector_cache_bytes() -> usize {
+    256 * 1024 * 1024
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -81,6 +88,7 @@ impl Default for Limits {
             metadata_max_depth: default_metadata_max_depth(),
             chunk_chars: default_chunk_chars(),
             graph_max_nodes: default_graph_max_nodes(),
+            vector_cache_bytes: default_vector_cache_bytes(),
         }
     }
 }
@@ -129,6 +137,9 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     };
     let state = AppState {
         db,
+        vectors: std::sync::Arc::new(vector_cache::VectorCache::new(
+            settings.limits.vector_cache_bytes,
+        )),
         limits: std::sync::Arc::new(settings.limits.clone()),
     };
     let validator = actix_web::web::Data::new(validator);
@@ -150,4 +161,5 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
 pub struct AppState {
     pub db: Db,
     pub limits: std::sync::Arc<Limits>,
+    pub vectors: std::sync::Arc<vector_cache::VectorCache>,
 }

@@ -268,6 +268,7 @@ pub async fn similar(
         validate::model(model).map_err(|m| invalid("model", m))?;
     }
     let owner = caller.owner.clone();
+    let cache = state.vectors.clone();
     let (model, hits, summaries) = state
         .db
         .run(
@@ -350,8 +351,7 @@ pub async fn similar(
                         )))
                     }
                 };
-                let hits =
-                    embeddings::nearest(conn, &owner, &model, &query, k, exclude.as_deref())?;
+                let hits = cache.nearest(conn, &owner, &model, &query, k, exclude.as_deref())?;
                 let ids: Vec<String> = hits.iter().map(|(id, _)| id.clone()).collect();
                 let summaries = items_store::summaries(conn, &owner, &ids)?;
                 Ok(Ok((model, hits, summaries)))

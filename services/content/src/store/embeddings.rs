@@ -144,18 +144,28 @@ pub fn item_models(conn: &mut DbConnection, item_id: &str) -> Result<Vec<String>
         .load(conn)?)
 }
 
-/// The `k` items of `owner` whose best chunk is most similar to `query` (unit
-/// length), skipping `exclude`. Scans in batches ordered by item, so memory stays
-/// bounded and each item's best chunk is known when the scan moves past it.
-pub fn nearest(
+/// The model's generation: it changes on every write to the owner's vectors of it.
+pub fn generation(
     conn: &mut DbConnection,
     owner: &str,
     model: &str,
-    query: &[f32],
-    k: usize,
-    exclude: Option<&str>,
-) -> Result<Vec<(String, f32)>, DbError> {
-    let mut top = TopK::new(k);
+) -> Result<Option<i64>, DbError> {
+    Ok(embedding_models::table
+        .filter(embedding_models::owner_id.eq(owner.to_owned()))
+        .filter(embedding_models::model.eq(model.to_owned()))
+        .select(embedding_models::generation)
+        .first(conn)
+        .optional()?)
+}
+
+/// Visits every vector of `owner` and `model`, ordered by item then chunk, in batches:
+/// memory stays bounded whatever the corpus size.
+fn scan(
+    conn: &mut DbConnection,
+    owner: &str,
+    model: &str,
+    mut visit: impl FnMut(&str, &[u8]),
+) -> Result<(), DbError> {
     let mut after: Option<(String, i32)> = None;
     loop {
         let mut q = content_embeddings::table
@@ -184,17 +194,105 @@ pub fn nearest(
         let rows: Vec<(String, i32, Vec<u8>)> = q.load(conn)?;
         let full = rows.len() as i64 == SCAN_BATCH;
         for (item, _, bytes) in &rows {
+            visit(item, bytes);
+        }
+        match rows.into_iter().last() {
+            Some((item, chunk, _)) if full => after = Some((item, chunk)),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// One owner's vectors of one model in memory: a dense row-major matrix.
+pub struct Matrix {
+    pub generation: i64,
+    dims: usize,
+    items: Vec<String>,
+    /// Index into `items` of each row.
+    row_item: Vec<u32>,
+    data: Vec<f32>,
+}
+
+impl Matrix {
+    /// Reads the vectors; `generation` must have been read before them, so a write in
+    /// between makes the matrix look older than it is (reloaded next time), never newer.
+    pub fn load(
+        conn: &mut DbConnection,
+        owner: &str,
+        model: &str,
+        dims: usize,
+        generation: i64,
+    ) -> Result<Self, DbError> {
+        let mut m = Matrix {
+            generation,
+            dims,
+            items: Vec::new(),
+            row_item: Vec::new(),
+            data: Vec::new(),
+        };
+        scan(conn, owner, model, |item, bytes| {
+            if bytes.len() != dims * 4 {
+                return;
+            }
+            if m.items.last().map(String::as_str) != Some(item) {
+                m.items.push(item.to_owned());
+            }
+            m.row_item.push((m.items.len() - 1) as u32);
+            m.data.extend(vectors::from_bytes(bytes));
+        })?;
+        Ok(m)
+    }
+
+    /// Approximate heap size, for the cache's budget.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+            + self.row_item.len() * 4
+            + self.items.iter().map(|s| s.len() + 24).sum::<usize>()
+    }
+
+    /// The `k` items whose best row is most similar to `query` (unit length).
+    pub fn nearest(&self, query: &[f32], k: usize, exclude: Option<&str>) -> Vec<(String, f32)> {
+        let mut top = TopK::new(k);
+        if query.len() != self.dims || self.dims == 0 {
+            return Vec::new();
+        }
+        for (row, values) in self.data.chunks_exact(self.dims).enumerate() {
+            let item = &self.items[self.row_item[row] as usize];
             if exclude == Some(item.as_str()) {
                 continue;
             }
+            top.offer(item, vectors::dot(query, values));
+        }
+        top.finish()
+    }
+}
+
+/// How many vectors the owner has of `model`.
+pub fn row_count(conn: &mut DbConnection, owner: &str, model: &str) -> Result<i64, DbError> {
+    Ok(content_embeddings::table
+        .filter(content_embeddings::owner_id.eq(owner.to_owned()))
+        .filter(content_embeddings::model.eq(model.to_owned()))
+        .count()
+        .get_result(conn)?)
+}
+
+/// [`Matrix::nearest`] straight from the database, in bounded memory: for an owner
+/// whose vectors do not fit the cache.
+pub fn nearest_scan(
+    conn: &mut DbConnection,
+    owner: &str,
+    model: &str,
+    query: &[f32],
+    k: usize,
+    exclude: Option<&str>,
+) -> Result<Vec<(String, f32)>, DbError> {
+    let mut top = TopK::new(k);
+    scan(conn, owner, model, |item, bytes| {
+        if exclude != Some(item) {
             if let Some(score) = vectors::dot_bytes(query, bytes) {
                 top.offer(item, score);
             }
         }
-        match rows.into_iter().last() {
-            Some((item, chunk, _)) if full => after = Some((item, chunk)),
-            _ => break,
-        }
-    }
+    })?;
     Ok(top.finish())
 }

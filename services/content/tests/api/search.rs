@@ -391,3 +391,60 @@ async fn embeddings_and_similarity() {
     assert!(!ids(&similar).contains(&bobs), "never another user's items");
     assert_eq!(ids(&similar).len(), 3);
 }
+
+#[actix_web::test]
+async fn replicas_on_one_database_never_serve_stale_vectors() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let t = &alice.access_token;
+    let db_url = env.content.db.url().to_owned();
+    let jwks = peermesh_test_support::spawn::jwks_url(&env.auth);
+    let cached = peermesh_test_support::spawn::Verifier::Content
+        .spawn(&jwks, &[("DATABASE_URL", db_url.clone())])
+        .await;
+    let uncached = peermesh_test_support::spawn::Verifier::Content
+        .spawn(
+            &jwks,
+            &[("DATABASE_URL", db_url), ("VECTOR_CACHE_BYTES", "0".into())],
+        )
+        .await;
+    let similar = |replica: &peermesh_test_support::spawn::Spawned| {
+        let req = replica
+            .client
+            .request(Method::POST, "/api/v1/content/search/similar")
+            .bearer_auth(t)
+            .json(&json!({"vector": [1.0, 0.0], "k": 5}));
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            ids(&resp.json::<Value>().await.unwrap())
+        }
+    };
+    let put = |item: String, v: [f32; 2]| {
+        env.call(
+            Method::PUT,
+            format!("/api/v1/content/{item}/embeddings"),
+            t,
+            Some(json!({"model": "m", "vectors": [{"chunk": 0, "vector": v}]})),
+        )
+    };
+    let a = id(&env.create(t, item("A", "a")).await);
+    let b = id(&env.create(t, item("B", "b")).await);
+    assert_eq!(put(a.clone(), [1.0, 0.1]).await.status(), 204);
+    assert_eq!(similar(&cached).await, vec![a.clone()]);
+
+    // Written through the first replica; the second must see it at once.
+    assert_eq!(put(b.clone(), [1.0, 0.0]).await.status(), 204);
+    assert_eq!(similar(&cached).await, vec![b.clone(), a.clone()]);
+    assert_eq!(similar(&uncached).await, vec![b.clone(), a.clone()]);
+    assert_eq!(put(a.clone(), [-1.0, 0.0]).await.status(), 204);
+    assert_eq!(similar(&cached).await, vec![b.clone(), a.clone()]);
+    assert_eq!(
+        env.call(Method::DELETE, &format!("/api/v1/content/{b}"), t, None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(similar(&cached).await, vec![a.clone()]);
+    assert_eq!(similar(&uncached).await, vec![a]);
+}

@@ -34,11 +34,11 @@ impl Env {
     pub async fn call(
         &self,
         method: Method,
-        path: &str,
+        path: impl AsRef<str>,
         token: &str,
         body: Option<Value>,
     ) -> Response {
-        let mut req = self.request(method, path, token);
+        let mut req = self.request(method, path.as_ref(), token);
         if let Some(body) = body {
             req = req.json(&body);
         }
