@@ -71,10 +71,20 @@ pub async fn spawn_auth(extra: &[(&str, String)]) -> Spawned {
 
 /// The auth service on an existing database (e.g. to restart it with other settings).
 pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
-    let mut all = vec![(
-        "SIGNING_KEY_FILE",
-        keys::rsa_key().path.display().to_string(),
-    )];
+    let mut all = vec![
+        (
+            "SIGNING_KEY_FILE",
+            keys::rsa_key().path.display().to_string(),
+        ),
+        // Without an SMTP server mail goes to an outbox folder: keep it out of the tree.
+        (
+            "MAIL_OUTBOX_DIR",
+            std::env::temp_dir()
+                .join("peermesh-test-outbox")
+                .display()
+                .to_string(),
+        ),
+    ];
     all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     all.extend(extra.iter().cloned());
     let settings =

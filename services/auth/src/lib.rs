@@ -5,6 +5,7 @@ pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod keys;
+pub mod mail;
 pub mod password;
 pub mod routes;
 pub mod schema;
@@ -71,6 +72,25 @@ pub struct AuthSettings {
     pub trusted_proxies: String,
     /// Password hashes computed at once; defaults to the number of cores.
     pub hash_concurrency: Option<usize>,
+    /// The frontend that mail links point at (never the request's Host).
+    #[serde(default = "default_app_url")]
+    pub public_app_url: String,
+    #[serde(default = "default_verify_ttl")]
+    pub verify_token_ttl_secs: i64,
+    #[serde(default = "default_reset_ttl")]
+    pub reset_token_ttl_secs: i64,
+    /// Shortest time between two verification mails to one user.
+    #[serde(default = "default_resend_interval")]
+    pub verify_resend_interval_secs: i64,
+    /// Verification mails per user per hour.
+    #[serde(default = "default_resend_per_hour")]
+    pub verify_resend_per_hour: i32,
+    /// Reset mails per account per hour (more are silently not sent).
+    #[serde(default = "default_forgot_per_account")]
+    pub forgot_per_account_per_hour: i32,
+    /// Reset requests per client address per hour (more get 429).
+    #[serde(default = "default_forgot_per_ip")]
+    pub forgot_per_ip_per_hour: i32,
 }
 
 fn default_issuer() -> String {
@@ -100,6 +120,27 @@ fn default_window() -> i64 {
 fn default_lockout() -> i64 {
     5 * 60
 }
+fn default_app_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+fn default_verify_ttl() -> i64 {
+    24 * 3600
+}
+fn default_reset_ttl() -> i64 {
+    30 * 60
+}
+fn default_resend_interval() -> i64 {
+    60
+}
+fn default_resend_per_hour() -> i32 {
+    5
+}
+fn default_forgot_per_account() -> i32 {
+    3
+}
+fn default_forgot_per_ip() -> i32 {
+    20
+}
 fn default_trusted_proxies() -> String {
     "127.0.0.1,::1".into()
 }
@@ -108,6 +149,7 @@ fn default_trusted_proxies() -> String {
 pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
+    pub mail: mail::MailSettings,
 }
 
 impl Settings {
@@ -119,7 +161,8 @@ impl Settings {
     pub fn from_vars(vars: Vec<(String, String)>) -> Result<Self, StartupError> {
         Ok(Self {
             server: ServerSettings::from_iter("AUTH_", vars.clone())?,
-            auth: config::from_iter("AUTH_", vars)?,
+            auth: config::from_iter("AUTH_", vars.clone())?,
+            mail: config::from_iter("AUTH_", vars)?,
         })
     }
 }
@@ -161,7 +204,24 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     jwt.algorithm = format!("{:?}", keys.algorithm());
     let validator = JwtValidator::from_jwks(jwt, keys.jwks())?;
 
+    let hour = TimeDelta::hours(1);
+    let per_hour = |max_failures| Limit {
+        max_failures,
+        window: hour,
+        lockout: hour,
+    };
     let state = AppState {
+        mailer: mail::Mailer::new(&settings.mail, logger.clone())?,
+        mail_policy: Arc::new(routes::email::MailPolicy {
+            app_url: auth.public_app_url.clone(),
+            verify_ttl: TimeDelta::seconds(auth.verify_token_ttl_secs),
+            reset_ttl: TimeDelta::seconds(auth.reset_token_ttl_secs),
+            resend_interval: TimeDelta::seconds(auth.verify_resend_interval_secs),
+            resend_limit: per_hour(auth.verify_resend_per_hour),
+            forgot_account_limit: per_hour(auth.forgot_per_account_per_hour),
+            forgot_ip_limit: per_hour(auth.forgot_per_ip_per_hour),
+        }),
+        logger: logger.clone(),
         db: db.clone(),
         issuer: Arc::new(tokens::TokenIssuer::new(
             keys.clone(),
@@ -236,6 +296,9 @@ pub struct AppState {
     pub account_limit: Limit,
     pub ip_limit: Limit,
     pub trusted_proxies: Arc<Vec<IpAddr>>,
+    pub mailer: mail::Mailer,
+    pub mail_policy: Arc<routes::email::MailPolicy>,
+    pub logger: Logger,
 }
 
 impl AppState {

@@ -1,8 +1,8 @@
 //! Similarity search over an in-memory copy of each owner's vectors. The copy is
 //! checked against the model's `generation` (bumped in the database by every write)
 //! before each use, so every replica sees writes made through any other; it is
-//! reloaded when stale. The total size is bounded; an owner whose vectors would take
-//! more than half the budget is searched straight from the database instead.
+//! reloaded when stale. The total size is bounded; an owner whose vectors alone would
+//! exceed the budget is searched straight from the database instead.
 
 use std::sync::Arc;
 
@@ -50,7 +50,7 @@ impl VectorCache {
             self.cache.invalidate(&key);
         }
         let rows = embeddings::row_count(conn, owner, model)? as usize;
-        if rows * query.len() * 4 > self.budget_bytes / 2 {
+        if rows * query.len() * 4 > self.budget_bytes {
             return embeddings::nearest_scan(conn, owner, model, query, k, exclude);
         }
         // Concurrent misses of one key load once.

@@ -2,6 +2,7 @@
 
 mod account;
 pub mod admin;
+pub mod email;
 mod jwks;
 mod me;
 mod oauth_token;
@@ -35,6 +36,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/me/password", web::post().to(me::change_password))
         .route("/sessions", web::get().to(me::list_sessions))
         .route("/sessions/{id}", web::delete().to(me::revoke_session))
+        .route("/verify-email", web::post().to(email::verify_email))
+        .route(
+            "/verify-email/resend",
+            web::post().to(email::resend_verification),
+        )
+        .route("/password/forgot", web::post().to(email::forgot_password))
+        .route("/password/reset", web::post().to(email::reset_password))
         .route("/token", web::post().to(oauth_token::token))
         .route("/clients", web::post().to(admin::create_client))
         .route("/clients", web::get().to(admin::list_clients))

@@ -89,6 +89,21 @@ pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str) -> Resul
     Ok(())
 }
 
+/// Marks the address verified if it is still the user's address; whether it was.
+pub fn mark_email_verified(
+    conn: &mut DbConnection,
+    id: &str,
+    email: &str,
+) -> Result<bool, DbError> {
+    let n = diesel::update(users::table.find(id).filter(users::email.eq(email)))
+        .set((
+            users::email_verified.eq(true),
+            users::updated_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
 pub fn set_roles(conn: &mut DbConnection, id: &str, roles: &str) -> Result<(), DbError> {
     diesel::update(users::table.find(id))
         .set((users::roles.eq(roles), users::updated_at.eq(super::now())))

@@ -8,4 +8,5 @@ mod cli;
 mod conformance;
 mod db;
 mod jwks;
+mod mail;
 mod sessions;
