@@ -96,9 +96,12 @@ pub async fn auth_with_admin(extra: &[(&str, String)]) -> (crate::spawn::Spawned
     (app, admin)
 }
 
-/// A service client with `scopes`, created by `admin`, and an access token for it
-/// from the client-credentials grant.
-pub async fn service_token(client: &TestClient, admin: &TestUser, scopes: &[&str]) -> String {
+/// A service client with `scopes`, created by `admin`: (client id, secret).
+pub async fn create_client(
+    client: &TestClient,
+    admin: &TestUser,
+    scopes: &[&str],
+) -> (String, String) {
     let resp = authed(
         client,
         Method::POST,
@@ -111,15 +114,25 @@ pub async fn service_token(client: &TestClient, admin: &TestUser, scopes: &[&str
     .expect("create client");
     assert_eq!(resp.status(), 201, "create client");
     let created: Value = resp.json().await.expect("client");
+    (
+        created["id"].as_str().expect("id").to_owned(),
+        created["client_secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned(),
+    )
+}
+
+/// A service client with `scopes`, created by `admin`, and an access token for it
+/// from the client-credentials grant.
+pub async fn service_token(client: &TestClient, admin: &TestUser, scopes: &[&str]) -> String {
+    let (id, secret) = create_client(client, admin, scopes).await;
     let resp = client
         .request(Method::POST, "/api/v1/auth/token")
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", created["id"].as_str().expect("id")),
-            (
-                "client_secret",
-                created["client_secret"].as_str().expect("secret"),
-            ),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
         ])
         .send()
         .await

@@ -129,6 +129,12 @@ impl Verifier {
     pub async fn spawn(self, jwks_url: &str, extra: &[(&str, String)]) -> Spawned {
         let db = TestDb::new(self.name());
         let mut all = vec![("JWKS_URL", jwks_url.to_owned())];
+        if self == Verifier::Ingestion {
+            // Blobs are content-addressed, so tests may share one folder outside the tree.
+            let blobs = std::env::temp_dir().join("peermesh-test-blobs");
+            all.push(("BLOB_DIR", blobs.display().to_string()));
+        }
+        all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         all.extend(extra.iter().cloned());
         let vars = vars(self.env_prefix(), &db, &all);
         let logger = logging::discard();

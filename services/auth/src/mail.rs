@@ -131,10 +131,13 @@ impl Mailer {
                     .timeout(Some(Duration::from_secs(settings.smtp_timeout_secs)));
                 if let (Some(user), Some(password)) = (
                     set(&settings.smtp_username),
-                    settings.smtp_password.as_ref().filter(|p| !p.expose().is_empty()),
+                    settings
+                        .smtp_password
+                        .as_ref()
+                        .filter(|p| !p.expose().is_empty()),
                 ) {
-                    builder = builder
-                        .credentials(Credentials::new(user, password.expose().to_owned()));
+                    builder =
+                        builder.credentials(Credentials::new(user, password.expose().to_owned()));
                 }
                 slog::info!(logger, "mail goes out over SMTP";
                     "host" => host, "port" => settings.smtp_port, "security" => &settings.smtp_security);

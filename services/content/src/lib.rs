@@ -1,7 +1,6 @@
 //! The content service: items, chunks, tags, knowledge-graph links, search, embeddings.
 
 pub mod caller;
-pub mod chunking;
 pub mod query;
 pub mod routes;
 pub mod schema;

@@ -1,7 +1,13 @@
 //! The ingestion service: uploads, web pages and feeds turned into content, through a durable job queue.
 
+pub mod blobs;
+pub mod content_client;
+pub mod formats;
+pub mod pipeline;
 pub mod routes;
 pub mod schema;
+pub mod store;
+pub mod worker;
 
 use diesel_migrations::embed_migrations;
 use peermesh_common::config::{self, ServerSettings};
@@ -9,6 +15,7 @@ use peermesh_common::health::Readiness;
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
 use peermesh_common::server::{AppContext, Application, HasServerSettings, StartupError};
 use peermesh_db::{Db, Migrations};
+use serde::Deserialize;
 use slog::Logger;
 
 pub const SERVICE: &str = "ingestion";
@@ -26,6 +33,87 @@ pub struct Settings {
     pub server: ServerSettings,
     /// `INGEST_JWKS_URL`, `INGEST_JWT_ISSUER`, … (see `JwtSettings`).
     pub jwt: JwtSettings,
+    pub ingest: IngestSettings,
+    pub content: content_client::ContentSettings,
+}
+
+/// `INGEST_*` settings of the pipeline and the queue.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    /// `api`, `worker` or `all`: what this process runs.
+    #[serde(default = "default_role")]
+    pub role: String,
+    /// Queue workers in this process (roles `worker` and `all`).
+    #[serde(default = "default_worker_count")]
+    pub worker_count: usize,
+    /// Files up to this size are processed in the request.
+    #[serde(default = "default_sync_max")]
+    pub sync_max_bytes: u64,
+    /// Larger files are refused (413).
+    #[serde(default = "default_max")]
+    pub max_bytes: u64,
+    /// Where original files are kept (content-addressed).
+    #[serde(default = "default_blob_dir")]
+    pub blob_dir: String,
+    #[serde(default = "default_chunk_chars")]
+    pub chunk_chars: usize,
+    #[serde(default = "default_chunk_overlap")]
+    pub chunk_overlap: usize,
+    #[serde(default = "default_max_attempts")]
+    pub job_max_attempts: i32,
+    /// A claimed job is another worker's to take when not renewed for this long.
+    #[serde(default = "default_lease")]
+    pub job_lease_secs: i64,
+    /// First retry delay; doubles with every attempt (at most an hour).
+    #[serde(default = "default_retry_base")]
+    pub retry_base_ms: u64,
+    /// How often an idle worker looks for work.
+    #[serde(default = "default_poll")]
+    pub poll_ms: u64,
+}
+
+fn default_role() -> String {
+    "all".into()
+}
+fn default_worker_count() -> usize {
+    2
+}
+fn default_sync_max() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_max() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_blob_dir() -> String {
+    "data/blobs".into()
+}
+fn default_chunk_chars() -> usize {
+    1500
+}
+fn default_chunk_overlap() -> usize {
+    200
+}
+fn default_max_attempts() -> i32 {
+    5
+}
+fn default_lease() -> i64 {
+    60
+}
+fn default_retry_base() -> u64 {
+    2000
+}
+fn default_poll() -> u64 {
+    500
+}
+
+impl IngestSettings {
+    fn runs_api(&self) -> bool {
+        self.role != "worker"
+    }
+
+    fn runs_workers(&self) -> bool {
+        self.role != "api"
+    }
 }
 
 impl Settings {
@@ -37,7 +125,9 @@ impl Settings {
     pub fn from_vars(vars: Vec<(String, String)>) -> Result<Self, StartupError> {
         Ok(Self {
             server: ServerSettings::from_iter("INGEST_", vars.clone())?,
-            jwt: config::from_iter("INGEST_", vars)?,
+            jwt: config::from_iter("INGEST_", vars.clone())?,
+            ingest: config::from_iter("INGEST_", vars.clone())?,
+            content: config::from_iter("INGEST_", vars)?,
         })
     }
 }
@@ -50,13 +140,41 @@ impl HasServerSettings for Settings {
 
 /// Opens the database, prepares token validation and starts listening.
 pub async fn build(settings: Settings, logger: Logger) -> Result<Application, StartupError> {
+    let ingest = &settings.ingest;
+    if !["api", "worker", "all"].contains(&ingest.role.as_str()) {
+        return Err(format!(
+            "INGEST_ROLE must be api, worker or all, not {:?}",
+            ingest.role
+        )
+        .into());
+    }
+    if ingest.sync_max_bytes > ingest.max_bytes {
+        return Err("INGEST_SYNC_MAX_BYTES must not exceed INGEST_MAX_BYTES".into());
+    }
     let db = peermesh_db::open(&settings.server, DEFAULT_DATABASE_URL, &MIGRATIONS, &logger)?;
+    let blobs = blobs::Blobs::open(&ingest.blob_dir)
+        .map_err(|e| format!("INGEST_BLOB_DIR {}: {e}", ingest.blob_dir))?;
     let validator = JwtValidator::new(settings.jwt.clone())?;
     let listener = peermesh_common::server::bind(&settings.server, DEFAULT_PORT)?;
 
     let readiness = Readiness::new(SERVICE)
         .with_check("database", db.ready_check())
         .with_check("jwks", validator.ready_check());
+    let state = AppState {
+        db,
+        blobs,
+        content: std::sync::Arc::new(content_client::ContentClient::new(
+            settings.content.clone(),
+        )?),
+        settings: std::sync::Arc::new(ingest.clone()),
+        logger: logger.clone(),
+        instance: uuid::Uuid::now_v7().simple().to_string()[20..].to_owned(),
+    };
+    slog::info!(logger, "ingestion starting"; "role" => &ingest.role,
+        "workers" => if ingest.runs_workers() { ingest.worker_count } else { 0 });
+    if ingest.runs_workers() {
+        worker::start(state.clone(), ingest.worker_count);
+    }
     let ctx = AppContext {
         service: SERVICE,
         prefix: PREFIX,
@@ -65,18 +183,16 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         readiness,
         json_limit: settings.server.json_limit_bytes,
     };
-    let state = AppState { db };
+    let routes: fn(&mut paperclip::actix::web::ServiceConfig) = if ingest.runs_api() {
+        routes::configure
+    } else {
+        |_| {}
+    };
     let validator = actix_web::web::Data::new(validator);
-    let app = Application::start(
-        ctx,
-        listener,
-        &settings.server,
-        routes::configure,
-        move |cfg| {
-            cfg.app_data(actix_web::web::Data::new(state.clone()))
-                .app_data(validator.clone());
-        },
-    )?;
+    let app = Application::start(ctx, listener, &settings.server, routes, move |cfg| {
+        cfg.app_data(actix_web::web::Data::new(state.clone()))
+            .app_data(validator.clone());
+    })?;
     Ok(app)
 }
 
@@ -84,4 +200,10 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    pub blobs: blobs::Blobs,
+    pub content: std::sync::Arc<content_client::ContentClient>,
+    pub settings: std::sync::Arc<IngestSettings>,
+    pub logger: Logger,
+    /// Names this process's workers in the queue.
+    pub instance: String,
 }

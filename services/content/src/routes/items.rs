@@ -10,14 +10,14 @@ use sha2::{Digest, Sha256};
 
 use super::{
     check_if_match, etag, if_match, item_id, not_found, precondition_failed, ItemOut, ItemSummary,
-    Tagged,
+    MaybeModified, Tagged,
 };
 use crate::caller::Caller;
-use crate::chunking::{self, Chunk};
 use crate::query::SearchQuery;
 use crate::store::items::{self as store, Changes, ListFilter, NewItem, Source};
 use crate::validate::{self, Errors};
 use crate::{AppState, Limits, PREFIX};
+use peermesh_chunking::{self as chunking, Chunk};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields)]
@@ -368,7 +368,7 @@ pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<actix_web::HttpResponse, ApiError> {
+) -> Result<MaybeModified<ItemOut>, ApiError> {
     let id = item_id(&path)?;
     let scope = caller.read_scope();
     let item = state
@@ -383,13 +383,13 @@ pub async fn get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == tag || t == "*"));
     if fresh {
-        return Ok(actix_web::HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag))
-            .finish());
+        return Ok(MaybeModified::NotModified(tag));
     }
-    Ok(actix_web::HttpResponse::Ok()
-        .insert_header((header::ETAG, tag))
-        .json(ItemOut::from(&item)))
+    Ok(MaybeModified::Body(Tagged {
+        body: ItemOut::from(&item),
+        etag: Some(tag),
+        location: None,
+    }))
 }
 
 fn prepare_patch(input: &PatchItem, limits: &Limits) -> Result<Changes, ApiError> {

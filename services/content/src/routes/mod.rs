@@ -234,6 +234,48 @@ impl<T: OperationModifier, const STATUS: u16> OperationModifier for Tagged<T, ST
     }
 }
 
+/// A `GET` answer that may be `304 Not Modified` (the client's `If-None-Match` named
+/// the current ETag); documented as the 200 it usually is.
+pub enum MaybeModified<T> {
+    NotModified(String),
+    Body(Tagged<T, 200>),
+}
+
+impl<T: Serialize> Responder for MaybeModified<T> {
+    type Body = BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse<BoxBody> {
+        match self {
+            MaybeModified::NotModified(etag) => HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .finish(),
+            MaybeModified::Body(tagged) => tagged.respond_to(req),
+        }
+    }
+}
+
+impl<T: paperclip::v2::schema::Apiv2Schema> paperclip::v2::schema::Apiv2Schema
+    for MaybeModified<T>
+{
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: OperationModifier> OperationModifier for MaybeModified<T> {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        <Tagged<T, 200> as OperationModifier>::update_response(op);
+    }
+
+    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
+        <T as OperationModifier>::update_definitions(map);
+    }
+}
+
 /// The `If-Match` header as sent (an unreadable one matches nothing).
 pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
     req.headers()

@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 use peermesh_db::{DbConnection, DbError};
 
-use crate::chunking::Chunk;
 use crate::schema::{content_chunks, content_items, content_tags, idempotency_keys};
+use peermesh_chunking::Chunk;
 
 /// An item with its whole body.
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -1,7 +1,16 @@
 //! Every route of the ingestion service, registered in one place.
 
+mod files;
+pub mod jobs;
+
 use paperclip::actix::web;
 
 /// Registers the service's routes inside its `/api/v1/ingest` scope (health and readiness
 /// come from `peermesh_common::server`).
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/files", web::post().to(files::upload))
+        .route("/jobs", web::get().to(jobs::list))
+        .route("/jobs/{id}", web::get().to(jobs::get))
+        .route("/jobs/{id}", web::delete().to(jobs::cancel))
+        .route("/jobs/{id}/retry", web::post().to(jobs::retry));
+}

@@ -1,7 +1,10 @@
-//! The default splitter for items created without chunks: whole paragraphs packed up
-//! to a target size; a paragraph too long for one chunk is cut between sentences, and
-//! a sentence too long between words. Every chunk is an exact span of the body, and
-//! its offsets count characters (Unicode scalar values) from the start of the body.
+//! Splits text into chunks: whole paragraphs packed up to a target size; a paragraph
+//! too long for one chunk is cut between sentences, and a sentence too long between
+//! words. Every chunk is an exact span of the text, and its offsets count characters
+//! (Unicode scalar values) from the start. Chunks may overlap: a chunk can start with
+//! the last sentences of the one before, so a passage cut at a boundary is still found
+//! whole. Used by the content service (its default splitter, no overlap) and by
+//! ingestion (configured size and overlap).
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
@@ -10,8 +13,15 @@ pub struct Chunk {
     pub end: usize,
 }
 
-/// Splits `body` into chunks of at most `max_chars` characters (at least 1).
+/// Splits `body` into chunks of at most `max_chars` characters (at least 1), without
+/// overlap.
 pub fn split(body: &str, max_chars: usize) -> Vec<Chunk> {
+    split_with_overlap(body, max_chars, 0)
+}
+
+/// Like [`split`], each chunk after the first starting with whole pieces (sentences or
+/// paragraphs) of the previous one that fit in `overlap_chars` (and in `max_chars`).
+pub fn split_with_overlap(body: &str, max_chars: usize, overlap_chars: usize) -> Vec<Chunk> {
     let max_chars = max_chars.max(1);
     let mut pieces = Vec::new();
     for (start, end) in paragraphs(body) {
@@ -27,7 +37,7 @@ pub fn split(body: &str, max_chars: usize) -> Vec<Chunk> {
             }
         }
     }
-    pack(body, &pieces, max_chars)
+    pack(body, &pieces, max_chars, overlap_chars)
 }
 
 fn chars(body: &str, start: usize, end: usize) -> usize {
@@ -118,39 +128,52 @@ fn words(body: &str, start: usize, end: usize, max_chars: usize) -> Vec<(usize, 
     spans
 }
 
-/// Greedily joins consecutive pieces while the joined span stays within `max_chars`.
-fn pack(body: &str, pieces: &[(usize, usize)], max_chars: usize) -> Vec<Chunk> {
-    let mut chunks = Vec::new();
-    // Character offset of a byte offset, walking forward only (pieces are in order).
-    let mut cursor = (0usize, 0usize); // (byte, char)
-    let mut char_at = |byte: usize| {
-        cursor.1 += body[cursor.0..byte].chars().count();
-        cursor.0 = byte;
-        cursor.1
-    };
-    let mut current: Option<(usize, usize, usize)> = None; // (byte start, byte end, char start)
+/// Greedily joins consecutive pieces while the joined span stays within `max_chars`;
+/// a new chunk reaches back over earlier pieces within `overlap_chars`.
+fn pack(
+    body: &str,
+    pieces: &[(usize, usize)],
+    max_chars: usize,
+    overlap_chars: usize,
+) -> Vec<Chunk> {
+    // Character offset of every piece boundary, in one forward walk.
+    let mut char_of = Vec::with_capacity(pieces.len());
+    let (mut byte, mut chars_so_far) = (0usize, 0usize);
     for &(start, end) in pieces {
-        if let Some((cs, ce, cstart)) = current {
-            if chars(body, cs, end) <= max_chars {
-                current = Some((cs, end, cstart));
-                continue;
-            }
-            let cend = char_at(ce);
-            chunks.push(Chunk {
-                text: body[cs..ce].to_owned(),
-                start: cstart,
-                end: cend,
-            });
-        }
-        current = Some((start, end, char_at(start)));
+        chars_so_far += body[byte..start].chars().count();
+        let cs = chars_so_far;
+        chars_so_far += body[start..end].chars().count();
+        byte = end;
+        char_of.push((cs, chars_so_far));
     }
-    if let Some((cs, ce, cstart)) = current {
-        let cend = char_at(ce);
+    let span = |first: usize, last: usize| char_of[last].1 - char_of[first].0;
+
+    let mut chunks = Vec::new();
+    let mut first = 0;
+    while first < pieces.len() {
+        let mut last = first;
+        while last + 1 < pieces.len() && span(first, last + 1) <= max_chars {
+            last += 1;
+        }
         chunks.push(Chunk {
-            text: body[cs..ce].to_owned(),
-            start: cstart,
-            end: cend,
+            text: body[pieces[first].0..pieces[last].1].to_owned(),
+            start: char_of[first].0,
+            end: char_of[last].1,
         });
+        if last + 1 >= pieces.len() {
+            break;
+        }
+        // The next chunk starts at the next piece, or earlier by whole pieces within
+        // the overlap, as long as the new piece still fits after them.
+        let mut next = last + 1;
+        while overlap_chars > 0
+            && next > first + 1
+            && char_of[last].1 - char_of[next - 1].0 <= overlap_chars
+            && span(next - 1, last + 1) <= max_chars
+        {
+            next -= 1;
+        }
+        first = next;
     }
     chunks
 }
@@ -167,7 +190,7 @@ mod tests {
             assert_eq!(span, c.text, "offsets must point at the text");
         }
         for pair in chunks.windows(2) {
-            assert!(pair[0].end <= pair[1].start, "chunks are in order");
+            assert!(pair[0].start < pair[1].start, "chunks are in order");
         }
     }
 
@@ -215,6 +238,20 @@ mod tests {
         let chunks = split(&body, 10);
         assert_eq!(chunks.len(), 3);
         check_spans(&body, &chunks, 10);
+    }
+
+    #[test]
+    fn chunks_overlap_by_whole_sentences() {
+        let body = "One one one. Two two two. Three three. Four four four. Five five.";
+        let chunks = split_with_overlap(body, 30, 15);
+        check_spans(body, &chunks, 30);
+        assert!(chunks.len() >= 3, "{chunks:?}");
+        for pair in chunks.windows(2) {
+            assert!(pair[1].start < pair[0].end, "overlap: {pair:?}");
+            assert!(pair[1].end > pair[0].end, "progress: {pair:?}");
+        }
+        let plain = split(body, 30);
+        assert!(plain.windows(2).all(|p| p[0].end <= p[1].start));
     }
 
     #[test]

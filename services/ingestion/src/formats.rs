@@ -1,0 +1,578 @@
+//! What a file is and what text it holds. The format comes from the bytes (magic
+//! numbers, then the text itself) and must agree with the file's name and declared
+//! type; each format yields a title, clean text and metadata.
+
+use scraper::{Html, Node};
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+    Html,
+    Json,
+    Csv,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// Not a format we read (415).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The bytes say one thing, the name or declared type another (415).
+    #[error("{0}")]
+    Mismatch(String),
+    /// A format we read, but this file is broken (a failed job, 422 when synchronous).
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+/// A file's text, ready to become a content item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub format: Format,
+    pub title: String,
+    pub text: String,
+    pub metadata: Map<String, Value>,
+}
+
+/// Extensions of formats recognised by their bytes: a text file named like one of
+/// these is a mismatch.
+const BINARY_EXTENSIONS: &[&str] = &[
+    "pdf", "docx", "doc", "xlsx", "pptx", "zip", "gz", "png", "jpg", "jpeg", "gif", "webp", "exe",
+    "mp3", "mp4", "mov",
+];
+
+fn extension(filename: Option<&str>) -> Option<String> {
+    let name = filename?;
+    let (_, ext) = name.rsplit_once('.')?;
+    Some(ext.to_ascii_lowercase())
+}
+
+fn format_of_extension(ext: &str) -> Option<Format> {
+    Some(match ext {
+        "txt" | "text" | "log" => Format::Text,
+        "md" | "markdown" | "mdown" => Format::Markdown,
+        "html" | "htm" | "xhtml" => Format::Html,
+        "json" => Format::Json,
+        "csv" => Format::Csv,
+        _ => return None,
+    })
+}
+
+fn format_of_media_type(declared: &str) -> Option<Format> {
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    Some(match essence.as_str() {
+        "text/plain" => Format::Text,
+        "text/markdown" | "text/x-markdown" => Format::Markdown,
+        "text/html" | "application/xhtml+xml" => Format::Html,
+        "application/json" => Format::Json,
+        "text/csv" => Format::Csv,
+        _ => return None,
+    })
+}
+
+/// Decodes text in any common encoding to UTF-8: a BOM decides, else valid UTF-8 is
+/// taken as such, else the encoding is guessed from the bytes. `None` for binary data.
+pub fn decode_text(bytes: &[u8]) -> Option<String> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, had_errors) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        return (!had_errors).then(|| text.into_owned());
+    }
+    if bytes.contains(&0) {
+        return None;
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Some(text.to_owned());
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(bytes, true);
+    let encoding = detector.guess(None, chardetng::Utf8Detection::Allow);
+    let (text, _, had_errors) = encoding.decode(bytes);
+    (!had_errors).then(|| text.into_owned())
+}
+
+fn looks_like_html(text: &str) -> bool {
+    let head: String = text
+        .trim_start()
+        .chars()
+        .take(256)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<body")
+}
+
+/// Decides the format from the bytes and checks it against the name and declared type.
+pub fn detect(
+    bytes: &[u8],
+    filename: Option<&str>,
+    declared: Option<&str>,
+) -> Result<(Format, String), FormatError> {
+    detect_inner(bytes, filename, declared, true)
+}
+
+/// [`detect`] on the first bytes of a larger file (`whole` = false): the check a
+/// request gets before its file is queued.
+pub fn detect_head(
+    bytes: &[u8],
+    filename: Option<&str>,
+    declared: Option<&str>,
+    whole: bool,
+) -> Result<Format, FormatError> {
+    if whole {
+        return detect(bytes, filename, declared).map(|(format, _)| format);
+    }
+    // The head may end inside a UTF-8 sequence: cut before it.
+    let cut = match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        _ => bytes.len(),
+    };
+    detect_inner(&bytes[..cut], filename, declared, false).map(|(format, _)| format)
+}
+
+fn detect_inner(
+    bytes: &[u8],
+    filename: Option<&str>,
+    declared: Option<&str>,
+    whole: bool,
+) -> Result<(Format, String), FormatError> {
+    if bytes.is_empty() {
+        return Err(FormatError::Unsupported("the file is empty".into()));
+    }
+    if let Some(kind) = infer::get(bytes) {
+        let mime = kind.mime_type();
+        let textual = mime.starts_with("text/") || mime == "application/xml";
+        if !textual {
+            return Err(FormatError::Unsupported(format!(
+                "{mime} files cannot be ingested yet (text, Markdown, HTML, JSON and CSV can)"
+            )));
+        }
+    }
+    let Some(text) = decode_text(bytes) else {
+        return Err(FormatError::Unsupported(
+            "the file is binary data of no known format".into(),
+        ));
+    };
+    let ext = extension(filename);
+    if let Some(ext) = ext.as_deref().filter(|e| BINARY_EXTENSIONS.contains(e)) {
+        return Err(FormatError::Mismatch(format!(
+            "the file is named .{ext} but holds text"
+        )));
+    }
+    let declared_format = declared.and_then(format_of_media_type);
+    if let Some(d) = declared {
+        let essence = d.split(';').next().unwrap_or_default().trim();
+        if declared_format.is_none() && !essence.is_empty() && essence != "application/octet-stream"
+        {
+            return Err(FormatError::Mismatch(format!(
+                "the file was sent as {essence} but holds text"
+            )));
+        }
+    }
+    let named = ext.as_deref().and_then(format_of_extension);
+    let format = match (named, declared_format) {
+        (Some(n), Some(d)) if n != d && d != Format::Text => {
+            return Err(FormatError::Mismatch(format!(
+                "the file is named as {} but sent as {}",
+                n.name(),
+                d.name()
+            )))
+        }
+        (Some(n), _) => n,
+        (None, Some(d)) => d,
+        (None, None) if looks_like_html(&text) => Format::Html,
+        (None, None) => {
+            let trimmed = text.trim_start();
+            if (trimmed.starts_with('{') || trimmed.starts_with('['))
+                && (!whole || serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok())
+            {
+                Format::Json
+            } else {
+                Format::Text
+            }
+        }
+    };
+    // Named or sent as JSON but not JSON at all: the label is wrong, not the file broken.
+    if format == Format::Json && !text.trim_start().starts_with(['{', '[', '"']) {
+        return Err(FormatError::Mismatch(
+            "the file is labelled JSON but is not JSON".into(),
+        ));
+    }
+    Ok((format, text))
+}
+
+fn stem(filename: Option<&str>) -> Option<String> {
+    let name = filename?.rsplit(['/', '\\']).next()?;
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s).trim();
+    (!stem.is_empty()).then(|| stem.to_owned())
+}
+
+fn first_line(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(200).collect())
+}
+
+/// Collapses white space inside lines and runs of blank lines.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines() {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        out.push_str(&line);
+    }
+    out
+}
+
+/// The text of a file of `format`.
+pub fn extract(
+    format: Format,
+    text: &str,
+    filename: Option<&str>,
+) -> Result<Document, FormatError> {
+    let mut metadata = Map::new();
+    metadata.insert("format".into(), json!(format.name()));
+    if let Some(name) = filename {
+        metadata.insert("filename".into(), json!(name));
+    }
+    let (title, body) = match format {
+        Format::Text => {
+            let body = text.replace("\r\n", "\n");
+            (first_line(&body), body)
+        }
+        Format::Markdown => markdown(text),
+        Format::Html => html(text, &mut metadata),
+        Format::Json => json_text(text, &mut metadata)?,
+        Format::Csv => csv_text(text, &mut metadata)?,
+    };
+    let title = title
+        .or_else(|| stem(filename))
+        .unwrap_or_else(|| "Untitled".into());
+    Ok(Document {
+        format,
+        title: title.chars().take(500).collect(),
+        text: body,
+        metadata,
+    })
+}
+
+fn markdown(text: &str) -> (Option<String>, String) {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut out = String::new();
+    let mut title: Option<String> = None;
+    let mut in_heading = false;
+    let mut heading = String::new();
+    for event in Parser::new(text) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => {
+                in_heading = true;
+                heading.clear();
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                in_heading = false;
+                if title.is_none() && !heading.trim().is_empty() {
+                    title = Some(heading.trim().to_owned());
+                }
+                out.push_str("\n\n");
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if in_heading {
+                    heading.push_str(&t);
+                }
+                out.push_str(&t);
+            }
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::End(
+                TagEnd::Paragraph | TagEnd::Item | TagEnd::CodeBlock | TagEnd::BlockQuote(_),
+            ) => out.push_str("\n\n"),
+            _ => {}
+        }
+    }
+    (title, tidy(&out))
+}
+
+const SKIPPED_ELEMENTS: &[&str] = &[
+    "script", "style", "noscript", "template", "svg", "head", "iframe", "object",
+];
+const BLOCK_ELEMENTS: &[&str] = &[
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "footer",
+    "aside",
+    "nav",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "blockquote",
+    "table",
+    "tr",
+    "br",
+    "hr",
+    "dd",
+    "dt",
+    "figcaption",
+    "form",
+];
+
+fn html(text: &str, metadata: &mut Map<String, Value>) -> (Option<String>, String) {
+    let doc = Html::parse_document(text);
+    let select = |css: &str| scraper::Selector::parse(css).ok();
+    let text_of = |el: scraper::ElementRef| {
+        el.text()
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let title = select("title")
+        .and_then(|s| doc.select(&s).next().map(text_of))
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            select("h1")
+                .and_then(|s| doc.select(&s).next().map(text_of))
+                .filter(|t| !t.is_empty())
+        });
+    if let Some(lang) = doc.root_element().value().attr("lang") {
+        metadata.insert("language".into(), json!(lang));
+    }
+    if let Some(author) = select("meta[name=author]")
+        .and_then(|s| doc.select(&s).next())
+        .and_then(|m| m.value().attr("content"))
+    {
+        metadata.insert("author".into(), json!(author));
+    }
+    // Iterative walk (no recursion: a deeply nested document cannot exhaust the stack).
+    let mut out = String::new();
+    let mut stack = vec![(doc.tree.root(), false)];
+    while let Some((node, closing)) = stack.pop() {
+        if closing {
+            out.push_str("\n\n");
+            continue;
+        }
+        match node.value() {
+            Node::Text(t) => out.push_str(t),
+            Node::Element(el) => {
+                let name = el.name();
+                if SKIPPED_ELEMENTS.contains(&name) {
+                    continue;
+                }
+                if BLOCK_ELEMENTS.contains(&name) {
+                    out.push_str("\n\n");
+                    stack.push((node, true));
+                }
+                for child in node.children().rev() {
+                    stack.push((child, false));
+                }
+            }
+            _ => {
+                for child in node.children().rev() {
+                    stack.push((child, false));
+                }
+            }
+        }
+    }
+    (title, tidy(&out))
+}
+
+fn json_text(
+    text: &str,
+    metadata: &mut Map<String, Value>,
+) -> Result<(Option<String>, String), FormatError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| FormatError::Corrupt(format!("the JSON cannot be read: {e}")))?;
+    let title = value
+        .get("title")
+        .or_else(|| value.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Value::Object(map) = &value {
+        metadata.insert("keys".into(), json!(map.len()));
+    }
+    let pretty =
+        serde_json::to_string_pretty(&value).map_err(|e| FormatError::Corrupt(e.to_string()))?;
+    Ok((title, pretty))
+}
+
+fn csv_text(
+    text: &str,
+    metadata: &mut Map<String, Value>,
+) -> Result<(Option<String>, String), FormatError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| FormatError::Corrupt(format!("the CSV cannot be read: {e}")))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let mut out = headers.join(" | ");
+    let mut rows = 0u64;
+    for record in reader.records() {
+        let record =
+            record.map_err(|e| FormatError::Corrupt(format!("the CSV cannot be read: {e}")))?;
+        out.push('\n');
+        out.push_str(&record.iter().collect::<Vec<_>>().join(" | "));
+        rows += 1;
+    }
+    metadata.insert("rows".into(), json!(rows));
+    metadata.insert("columns".into(), json!(headers));
+    Ok((None, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(
+        bytes: &[u8],
+        name: Option<&str>,
+        declared: Option<&str>,
+    ) -> Result<Document, FormatError> {
+        let (format, text) = detect(bytes, name, declared)?;
+        extract(format, &text, name)
+    }
+
+    #[test]
+    fn formats_come_from_bytes_and_names_agree() {
+        assert_eq!(
+            doc(b"hello\nworld", Some("a.txt"), None).unwrap().format,
+            Format::Text
+        );
+        assert_eq!(
+            doc(b"<!DOCTYPE html><p>x</p>", None, None).unwrap().format,
+            Format::Html
+        );
+        assert_eq!(doc(b"{\"a\": 1}", None, None).unwrap().format, Format::Json);
+        assert_eq!(
+            doc(b"# T\n\nbody", Some("n.md"), None).unwrap().format,
+            Format::Markdown
+        );
+        assert!(matches!(
+            detect(b"%PDF-1.7 ...", Some("x.pdf"), None),
+            Err(FormatError::Unsupported(_))
+        ));
+        assert!(matches!(
+            detect(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", None, None),
+            Err(FormatError::Unsupported(_))
+        ));
+        assert!(matches!(
+            detect(b"just text", Some("report.pdf"), None),
+            Err(FormatError::Mismatch(_))
+        ));
+        assert!(matches!(
+            detect(b"just text", None, Some("image/png")),
+            Err(FormatError::Mismatch(_))
+        ));
+        assert!(matches!(
+            detect(b"", Some("a.txt"), None),
+            Err(FormatError::Unsupported(_))
+        ));
+        assert!(matches!(
+            detect(b"a\0b", None, None),
+            Err(FormatError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn encodings_become_utf8() {
+        // "Grüße" in Latin-1 and UTF-16LE with a BOM.
+        assert_eq!(
+            decode_text(b"Gr\xfc\xdfe aus K\xf6ln, sch\xf6ne Gr\xfc\xdfe").unwrap(),
+            "Grüße aus Köln, schöne Grüße"
+        );
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("Grüße".encode_utf16().flat_map(|u| u.to_le_bytes()))
+            .collect();
+        assert_eq!(decode_text(&utf16).unwrap(), "Grüße");
+    }
+
+    #[test]
+    fn html_keeps_the_text_and_drops_scripts() {
+        let page =
+            br#"<html lang="en"><head><title> My  Page </title><meta name="author" content="Ada">
+            <style>p{color:red}</style></head><body><script>alert(1)</script>
+            <h1>Heading</h1><p>First   para.</p><div>Second <b>bold</b> para.</div></body></html>"#;
+        let d = doc(page, Some("p.html"), None).unwrap();
+        assert_eq!(d.title, "My Page");
+        assert_eq!(d.text, "Heading\n\nFirst para.\n\nSecond bold para.");
+        assert_eq!(d.metadata["language"], "en");
+        assert_eq!(d.metadata["author"], "Ada");
+    }
+
+    #[test]
+    fn markdown_csv_and_json_become_text() {
+        let d = doc(
+            b"Intro line\n\n# The Title\n\nSome *emphasis* and `code`.\n\n- one\n- two",
+            Some("x.md"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(d.title, "The Title");
+        assert_eq!(
+            d.text,
+            "Intro line\n\nThe Title\n\nSome emphasis and code.\n\none\n\ntwo"
+        );
+        let d = doc(b"name,age\nAda,36\nAlan,41\n", Some("people.csv"), None).unwrap();
+        assert_eq!(d.text, "name | age\nAda | 36\nAlan | 41");
+        assert_eq!(d.metadata["rows"], 2);
+        assert_eq!(d.title, "people");
+        let d = doc(br#"{"title": "Config", "x": [1, 2]}"#, Some("c.json"), None).unwrap();
+        assert_eq!(d.title, "Config");
+        assert!(d.text.contains("\"x\""));
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(
+            doc(deep.as_bytes(), Some("deep.json"), None),
+            Err(FormatError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn deeply_nested_html_does_not_overflow() {
+        let page = format!(
+            "<html><body>{}deep{}</body></html>",
+            "<div>".repeat(50_000),
+            "</div>".repeat(50_000)
+        );
+        let d = doc(page.as_bytes(), Some("deep.html"), None).unwrap();
+        assert_eq!(d.text, "deep");
+    }
+}

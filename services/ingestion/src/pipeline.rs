@@ -1,0 +1,95 @@
+//! One job's work: read the stored file, find its format and text, split it into
+//! chunks and write it to the content service as one item.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::content_client::{ContentError, NewItem};
+use crate::formats::{self, FormatError};
+use crate::AppState;
+
+/// What a file job ingests (the job's `input`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileInput {
+    pub sha256: String,
+    pub size: u64,
+    pub filename: Option<String>,
+    pub declared_type: Option<String>,
+    pub title: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl JobError {
+    /// Worth another attempt later (the content service was down, a disk hiccup).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Content(e) => e.is_transient(),
+            JobError::Internal(_) => true,
+            JobError::Format(_) => false,
+        }
+    }
+}
+
+/// Runs a file job; returns the ids of the items it made. `key` is the job id: the
+/// content service's idempotency key, so a retry after a lost answer creates nothing
+/// twice.
+pub async fn run_file(
+    state: &AppState,
+    owner: &str,
+    input: &FileInput,
+    key: &str,
+    request_id: Option<&str>,
+) -> Result<Vec<String>, JobError> {
+    let bytes = state
+        .blobs
+        .read(&input.sha256)
+        .await
+        .map_err(|e| JobError::Internal(format!("reading the stored file: {e}")))?;
+    let (chunk_chars, overlap) = (state.settings.chunk_chars, state.settings.chunk_overlap);
+    let meta = input.clone();
+    let (document, chunks) = tokio::task::spawn_blocking(move || {
+        let (format, text) = formats::detect(
+            &bytes,
+            meta.filename.as_deref(),
+            meta.declared_type.as_deref(),
+        )?;
+        drop(bytes);
+        let document = formats::extract(format, &text, meta.filename.as_deref())?;
+        let chunks = peermesh_chunking::split_with_overlap(&document.text, chunk_chars, overlap);
+        Ok::<_, FormatError>((document, chunks))
+    })
+    .await
+    .map_err(|e| JobError::Internal(e.to_string()))??;
+    if document.text.trim().is_empty() {
+        return Err(FormatError::Corrupt("the file holds no text".into()).into());
+    }
+    let item = NewItem {
+        title: input.title.clone().unwrap_or(document.title),
+        body: document.text,
+        kind: "document".into(),
+        tags: input.tags.clone(),
+        source: json!({
+            "type": "upload",
+            "filename": input.filename,
+            "sha256": input.sha256,
+        }),
+        metadata: serde_json::Value::Object(document.metadata),
+        chunks,
+    };
+    let id = state
+        .content
+        .create_item(owner, &item, key, request_id)
+        .await?;
+    Ok(vec![id])
+}

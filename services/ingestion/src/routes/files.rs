@@ -1,0 +1,314 @@
+//! `POST /files`: a multipart upload (`file`, optional `title`, `tags`), stored by
+//! content hash while it streams in, processed now when small, queued when large.
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
+use futures_util::StreamExt;
+use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
+use peermesh_common::auth::Principal;
+use peermesh_common::{ApiError, FieldError};
+use serde::Serialize;
+
+use super::jobs::JobOut;
+use crate::blobs::BlobError;
+use crate::content_client::ContentError;
+use crate::formats::{self, FormatError};
+use crate::pipeline::{self, FileInput, JobError};
+use crate::store::jobs::{self, Job};
+use crate::{AppState, PREFIX};
+
+/// Largest `title` or `tags` form field.
+const MAX_TEXT_FIELD: usize = 4096;
+const MAX_TAGS: usize = 50;
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct UploadOut {
+    pub job: JobOut,
+    /// The items made (empty while the job is queued).
+    pub content_ids: Vec<String>,
+}
+
+/// The answer's status, with `Location` for queued jobs.
+pub struct Answer {
+    status: StatusCode,
+    body: UploadOut,
+}
+
+impl actix_web::Responder for Answer {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _req: &HttpRequest) -> actix_web::HttpResponse {
+        let mut resp = actix_web::HttpResponse::build(self.status);
+        resp.insert_header((
+            actix_web::http::header::LOCATION,
+            format!("{PREFIX}/jobs/{}", self.body.job.id),
+        ));
+        resp.json(&self.body)
+    }
+}
+
+impl paperclip::v2::schema::Apiv2Schema for Answer {
+    fn name() -> Option<String> {
+        UploadOut::name()
+    }
+
+    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
+        UploadOut::raw_schema()
+    }
+}
+
+impl paperclip::actix::OperationModifier for Answer {}
+
+fn answer(status: StatusCode, job: &Job) -> Answer {
+    let job = JobOut::from(job);
+    Answer {
+        status,
+        body: UploadOut {
+            content_ids: job.content_ids.clone(),
+            job,
+        },
+    }
+}
+
+/// A client's file name, reduced to a safe base name for metadata.
+fn clean_filename(raw: &str) -> Option<String> {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let clean = clean.trim().to_owned();
+    (!clean.is_empty()).then_some(clean)
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation(vec![FieldError::new(field, message)])
+}
+
+async fn text_field(field: &mut actix_multipart::Field, name: &str) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?;
+        if buf.len() + chunk.len() > MAX_TEXT_FIELD {
+            return Err(invalid(
+                name,
+                format!("must be at most {MAX_TEXT_FIELD} bytes"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf).map_err(|_| invalid(name, "must be UTF-8 text"))
+}
+
+fn parse_tags(raw: &str) -> Result<Vec<String>, ApiError> {
+    // A JSON array, or a comma-separated list.
+    let tags: Vec<String> = if raw.trim_start().starts_with('[') {
+        serde_json::from_str(raw).map_err(|_| {
+            invalid(
+                "tags",
+                "must be a JSON array of strings or a comma-separated list",
+            )
+        })?
+    } else {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    if tags.len() > MAX_TAGS {
+        return Err(invalid("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    Ok(tags)
+}
+
+fn format_problem(e: &FormatError) -> ApiError {
+    match e {
+        FormatError::Unsupported(m) | FormatError::Mismatch(m) => {
+            ApiError::unsupported_media_type(m.clone()).with_code("unsupported_format")
+        }
+        FormatError::Corrupt(m) => ApiError::validation(vec![FieldError::new("file", m.clone())])
+            .with_code("unreadable_file"),
+    }
+}
+
+/// Uploads a file. Up to `INGEST_SYNC_MAX_BYTES` it is processed now: 201 with the
+/// job and the content ids. Larger (up to `INGEST_MAX_BYTES`): 202 with the queued job
+/// and `Location`. The same bytes uploaded again by the same user: 200 with the
+/// earlier job and its content ids (202 while that job is still queued or running).
+#[api_v2_operation(summary = "Upload a file to ingest", tags(files))]
+pub async fn upload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    mut form: Multipart,
+) -> Result<Answer, ApiError> {
+    let owner = principal.subject().to_owned();
+    let settings = &state.settings;
+    let mut stored = None;
+    let mut filename = None;
+    let mut declared = None;
+    let mut title = None;
+    let mut tags = Vec::new();
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "file" if stored.is_none() => {
+                filename = field
+                    .content_disposition()
+                    .and_then(|cd| cd.get_filename())
+                    .and_then(clean_filename);
+                declared = field.content_type().map(|m| m.essence_str().to_owned());
+                let result = state.blobs.store(&mut field, settings.max_bytes).await;
+                stored = Some(result.map_err(|e| match e {
+                    BlobError::TooLarge(max) => ApiError::payload_too_large(format!(
+                        "the file is larger than the limit of {max} bytes"
+                    )),
+                    BlobError::Upload(m) => ApiError::bad_request("bad_multipart", m),
+                    BlobError::Io(e) => ApiError::internal(e),
+                })?);
+            }
+            "title" => {
+                let value = text_field(&mut field, "title").await?;
+                let value = value.trim().to_owned();
+                if value.is_empty() || value.chars().count() > 500 {
+                    return Err(invalid("title", "must be 1..500 characters"));
+                }
+                title = Some(value);
+            }
+            "tags" => tags = parse_tags(&text_field(&mut field, "tags").await?)?,
+            other => {
+                return Err(invalid(
+                    if other.is_empty() { "form" } else { other },
+                    "unknown form field; send file, title and tags",
+                ))
+            }
+        }
+    }
+    let stored = stored.ok_or_else(|| invalid("file", "a file is required"))?;
+    let input = FileInput {
+        sha256: stored.sha256.clone(),
+        size: stored.size,
+        filename,
+        declared_type: declared,
+        title,
+        tags,
+    };
+
+    // The same bytes from the same user: the earlier job answers.
+    let (o, sha) = (owner.clone(), stored.sha256.clone());
+    if let Some(earlier) = state
+        .db
+        .run(move |conn| jobs::job_for_file(conn, &o, &sha))
+        .await?
+    {
+        match earlier.status.as_str() {
+            jobs::SUCCEEDED => return Ok(answer(StatusCode::OK, &earlier)),
+            jobs::QUEUED | jobs::RUNNING => return Ok(answer(StatusCode::ACCEPTED, &earlier)),
+            _ => {}
+        }
+    }
+
+    // Format check now (415 before anything is queued), on the head for large files.
+    let head = read_head(&state, &input.sha256, settings.sync_max_bytes).await?;
+    let sync = input.size <= settings.sync_max_bytes;
+    let check = head.clone();
+    let (name, decl, whole) = (input.filename.clone(), input.declared_type.clone(), sync);
+    tokio::task::spawn_blocking(move || {
+        formats::detect_head(&check, name.as_deref(), decl.as_deref(), whole)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| format_problem(&e))?;
+
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let now = jobs::now();
+    let worker = format!("{}-api", state.instance);
+    let job = Job {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner_id: owner.clone(),
+        kind: "file".into(),
+        status: if sync { jobs::RUNNING } else { jobs::QUEUED }.into(),
+        progress: 0.0,
+        attempts: i32::from(sync),
+        max_attempts: settings.job_max_attempts,
+        error: None,
+        input: serde_json::to_string(&input).map_err(ApiError::internal)?,
+        content_ids: "[]".into(),
+        request_id: request_id.clone(),
+        run_after: now,
+        lease_until: sync.then(|| now + chrono::TimeDelta::seconds(settings.job_lease_secs)),
+        worker: sync.then(|| worker.clone()),
+        created_at: now,
+        updated_at: now,
+    };
+    let (record, sha) = (job.clone(), input.sha256.clone());
+    state
+        .db
+        .write(move |conn| {
+            jobs::insert(conn, &record)?;
+            jobs::remember_file(conn, &record.owner_id, &sha, &record.id)
+        })
+        .await?;
+    if !sync {
+        return Ok(answer(StatusCode::ACCEPTED, &job));
+    }
+
+    let outcome = pipeline::run_file(&state, &owner, &input, &job.id, request_id.as_deref()).await;
+    let (id, w) = (job.id.clone(), worker.clone());
+    let error = match outcome {
+        Ok(ids) => {
+            state
+                .db
+                .write(move |conn| jobs::succeed(conn, &id, &w, &ids))
+                .await?;
+            let done = state.db.run({
+                let (o, id) = (owner.clone(), job.id.clone());
+                move |conn| jobs::get(conn, &o, &id)
+            });
+            let done = done
+                .await?
+                .ok_or_else(|| ApiError::internal("job vanished"))?;
+            return Ok(answer(StatusCode::CREATED, &done));
+        }
+        Err(e) => e,
+    };
+    // Transient trouble (the content service is down): the job stays queued and a
+    // worker finishes it later; the client hears 503 now.
+    let retry = error
+        .is_transient()
+        .then(|| crate::worker::backoff(settings.retry_base_ms, 1));
+    let message = error.to_string();
+    state
+        .db
+        .write(move |conn| jobs::fail(conn, &id, &w, &message, retry))
+        .await?;
+    Err(match error {
+        JobError::Format(e) => format_problem(&e),
+        JobError::Content(ContentError::Unavailable(_)) | JobError::Internal(_) => ApiError::service_unavailable(
+            "content_unavailable",
+            format!("the file is stored and queued (job {}); the content service cannot take it right now", job.id),
+        )
+        .with_header(actix_web::http::header::RETRY_AFTER, "5")
+        .with_extension("job", job.id.clone()),
+        JobError::Content(e) => ApiError::validation(vec![FieldError::new("file", e.to_string())])
+            .with_code("content_rejected"),
+    })
+}
+
+/// The first `limit` bytes of a stored file.
+async fn read_head(state: &AppState, sha256: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(state.blobs.path(sha256))
+        .await
+        .map_err(ApiError::internal)?;
+    let mut head = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut head)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(head)
+}

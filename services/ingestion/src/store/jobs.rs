@@ -1,0 +1,325 @@
+//! The job queue: a table claimed with leases. On PostgreSQL a claim is one
+//! `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)`, so workers never wait on
+//! each other; on SQLite it runs inside the `BEGIN IMMEDIATE` write transaction, which
+//! lets one writer at a time pick, so two workers never take the same job.
+
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
+use peermesh_db::{DbConnection, DbError};
+
+use crate::schema::{ingest_jobs, ingested_files};
+
+pub const QUEUED: &str = "queued";
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+pub const CANCELLED: &str = "cancelled";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
+#[diesel(table_name = ingest_jobs)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Job {
+    pub id: String,
+    pub owner_id: String,
+    pub kind: String,
+    pub status: String,
+    pub progress: f64,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub error: Option<String>,
+    pub input: String,
+    pub content_ids: String,
+    pub request_id: Option<String>,
+    pub run_after: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub worker: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+pub fn insert(conn: &mut DbConnection, job: &Job) -> Result<(), DbError> {
+    diesel::insert_into(ingest_jobs::table)
+        .values(job)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConnection, owner: &str, id: &str) -> Result<Option<Job>, DbError> {
+    Ok(ingest_jobs::table
+        .filter(ingest_jobs::id.eq(id.to_owned()))
+        .filter(ingest_jobs::owner_id.eq(owner.to_owned()))
+        .select(Job::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Newest first; `after` is the last id of the previous page.
+pub fn page(
+    conn: &mut DbConnection,
+    owner: &str,
+    status: Option<&str>,
+    limit: i64,
+    after: Option<&str>,
+) -> Result<Vec<Job>, DbError> {
+    let mut query = ingest_jobs::table
+        .filter(ingest_jobs::owner_id.eq(owner.to_owned()))
+        .select(Job::as_select())
+        .order(ingest_jobs::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(ingest_jobs::status.eq(status.to_owned()));
+    }
+    if let Some(after) = after {
+        query = query.filter(ingest_jobs::id.lt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Takes the next due job (queued and due, or running with a lapsed lease) for
+/// `worker`, holding it for `lease`. Run in a write transaction.
+pub fn claim(
+    conn: &mut DbConnection,
+    worker: &str,
+    lease: TimeDelta,
+) -> Result<Option<Job>, DbError> {
+    let now = now();
+    let until = now + lease;
+    match conn {
+        DbConnection::Pg(c) => {
+            let jobs: Vec<Job> = diesel::sql_query(
+                "UPDATE ingest_jobs SET status = 'running', attempts = attempts + 1, \
+                     lease_until = $1, worker = $2, updated_at = $3 \
+                 WHERE id = ( \
+                     SELECT id FROM ingest_jobs \
+                     WHERE (status = 'queued' AND run_after <= $3) \
+                        OR (status = 'running' AND lease_until < $3) \
+                     ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 RETURNING *",
+            )
+            .bind::<Timestamp, _>(until)
+            .bind::<Text, _>(worker)
+            .bind::<Timestamp, _>(now)
+            .load(c)?;
+            Ok(jobs.into_iter().next())
+        }
+        DbConnection::Sqlite(_) => {
+            let due: Option<String> = ingest_jobs::table
+                .filter(
+                    ingest_jobs::status
+                        .eq(QUEUED)
+                        .and(ingest_jobs::run_after.le(now))
+                        .or(ingest_jobs::status
+                            .eq(RUNNING)
+                            .and(ingest_jobs::lease_until.lt(now))),
+                )
+                .order(ingest_jobs::run_after.asc())
+                .select(ingest_jobs::id)
+                .first(conn)
+                .optional()?;
+            let Some(id) = due else {
+                return Ok(None);
+            };
+            diesel::update(ingest_jobs::table.find(&id))
+                .set((
+                    ingest_jobs::status.eq(RUNNING),
+                    ingest_jobs::attempts.eq(ingest_jobs::attempts + 1),
+                    ingest_jobs::lease_until.eq(Some(until)),
+                    ingest_jobs::worker.eq(Some(worker)),
+                    ingest_jobs::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(ingest_jobs::table
+                .find(&id)
+                .select(Job::as_select())
+                .first(conn)
+                .optional()?)
+        }
+    }
+}
+
+/// Extends the lease of a job `worker` still holds; false when it lost it.
+pub fn heartbeat(
+    conn: &mut DbConnection,
+    id: &str,
+    worker: &str,
+    lease: TimeDelta,
+    progress: Option<f64>,
+) -> Result<bool, DbError> {
+    let now = now();
+    let target = ingest_jobs::table
+        .filter(ingest_jobs::id.eq(id.to_owned()))
+        .filter(ingest_jobs::status.eq(RUNNING))
+        .filter(ingest_jobs::worker.eq(worker.to_owned()));
+    let n = diesel::update(target)
+        .set((
+            ingest_jobs::lease_until.eq(Some(now + lease)),
+            ingest_jobs::updated_at.eq(now),
+            progress.map(|p| ingest_jobs::progress.eq(p)),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Marks a job `worker` holds as done with what it made.
+pub fn succeed(
+    conn: &mut DbConnection,
+    id: &str,
+    worker: &str,
+    content_ids: &[String],
+) -> Result<bool, DbError> {
+    let now = now();
+    let n = diesel::update(
+        ingest_jobs::table
+            .filter(ingest_jobs::id.eq(id.to_owned()))
+            .filter(ingest_jobs::status.eq(RUNNING))
+            .filter(ingest_jobs::worker.eq(worker.to_owned())),
+    )
+    .set((
+        ingest_jobs::status.eq(SUCCEEDED),
+        ingest_jobs::progress.eq(1.0),
+        ingest_jobs::error.eq(None::<String>),
+        ingest_jobs::content_ids.eq(serde_json::Value::from(content_ids.to_vec()).to_string()),
+        ingest_jobs::lease_until.eq(None::<NaiveDateTime>),
+        ingest_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Records a failed attempt: queued again after `retry_in`, or `failed` for good when
+/// `retry_in` is `None` (a permanent error, or no attempts left).
+pub fn fail(
+    conn: &mut DbConnection,
+    id: &str,
+    worker: &str,
+    error: &str,
+    retry_in: Option<TimeDelta>,
+) -> Result<bool, DbError> {
+    let now = now();
+    let target = ingest_jobs::table
+        .filter(ingest_jobs::id.eq(id.to_owned()))
+        .filter(ingest_jobs::status.eq(RUNNING))
+        .filter(ingest_jobs::worker.eq(worker.to_owned()));
+    let n = match retry_in {
+        Some(delay) => diesel::update(target)
+            .set((
+                ingest_jobs::status.eq(QUEUED),
+                ingest_jobs::error.eq(Some(error)),
+                ingest_jobs::run_after.eq(now + delay),
+                ingest_jobs::lease_until.eq(None::<NaiveDateTime>),
+                ingest_jobs::worker.eq(None::<String>),
+                ingest_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set((
+                ingest_jobs::status.eq(FAILED),
+                ingest_jobs::error.eq(Some(error)),
+                ingest_jobs::lease_until.eq(None::<NaiveDateTime>),
+                ingest_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    };
+    Ok(n > 0)
+}
+
+/// Hands a job back untouched (shutdown): it counts no attempt.
+pub fn release(conn: &mut DbConnection, id: &str, worker: &str) -> Result<(), DbError> {
+    diesel::update(
+        ingest_jobs::table
+            .filter(ingest_jobs::id.eq(id.to_owned()))
+            .filter(ingest_jobs::status.eq(RUNNING))
+            .filter(ingest_jobs::worker.eq(worker.to_owned())),
+    )
+    .set((
+        ingest_jobs::status.eq(QUEUED),
+        ingest_jobs::attempts.eq(ingest_jobs::attempts - 1),
+        ingest_jobs::lease_until.eq(None::<NaiveDateTime>),
+        ingest_jobs::worker.eq(None::<String>),
+        ingest_jobs::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Cancels a queued job; false when it is not queued (any more).
+pub fn cancel(conn: &mut DbConnection, owner: &str, id: &str) -> Result<bool, DbError> {
+    let now = now();
+    let n = diesel::update(
+        ingest_jobs::table
+            .filter(ingest_jobs::id.eq(id.to_owned()))
+            .filter(ingest_jobs::owner_id.eq(owner.to_owned()))
+            .filter(ingest_jobs::status.eq(QUEUED)),
+    )
+    .set((
+        ingest_jobs::status.eq(CANCELLED),
+        ingest_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Queues a failed (or cancelled) job again with fresh attempts.
+pub fn retry(conn: &mut DbConnection, owner: &str, id: &str) -> Result<bool, DbError> {
+    let now = now();
+    let n = diesel::update(
+        ingest_jobs::table
+            .filter(ingest_jobs::id.eq(id.to_owned()))
+            .filter(ingest_jobs::owner_id.eq(owner.to_owned()))
+            .filter(ingest_jobs::status.eq_any([FAILED, CANCELLED])),
+    )
+    .set((
+        ingest_jobs::status.eq(QUEUED),
+        ingest_jobs::attempts.eq(0),
+        ingest_jobs::progress.eq(0.0),
+        ingest_jobs::run_after.eq(now),
+        ingest_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// The job an earlier upload of the same bytes by this owner made.
+pub fn job_for_file(
+    conn: &mut DbConnection,
+    owner: &str,
+    sha256: &str,
+) -> Result<Option<Job>, DbError> {
+    Ok(ingested_files::table
+        .inner_join(ingest_jobs::table)
+        .filter(ingested_files::owner_id.eq(owner.to_owned()))
+        .filter(ingested_files::sha256.eq(sha256.to_owned()))
+        .select(Job::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Points (owner, sha256) at `job_id` (replacing a failed or cancelled earlier job).
+pub fn remember_file(
+    conn: &mut DbConnection,
+    owner: &str,
+    sha256: &str,
+    job_id: &str,
+) -> Result<(), DbError> {
+    diesel::delete(
+        ingested_files::table
+            .filter(ingested_files::owner_id.eq(owner.to_owned()))
+            .filter(ingested_files::sha256.eq(sha256.to_owned())),
+    )
+    .execute(conn)?;
+    diesel::insert_into(ingested_files::table)
+        .values((
+            ingested_files::owner_id.eq(owner.to_owned()),
+            ingested_files::sha256.eq(sha256.to_owned()),
+            ingested_files::job_id.eq(job_id.to_owned()),
+            ingested_files::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

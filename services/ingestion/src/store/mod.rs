@@ -1,0 +1,3 @@
+//! The ingestion service's tables.
+
+pub mod jobs;

@@ -1,0 +1,122 @@
+//! Queue workers: each claims a due job with a lease, renews the lease while it works,
+//! and records the outcome — done, queued again after a backoff (transient errors),
+//! or failed for good (the file is bad, or no attempts are left). A worker that dies
+//! mid-job simply stops renewing: the job is claimed again once its lease lapses.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use crate::pipeline::{self, FileInput, JobError};
+use crate::store::jobs::{self, Job};
+use crate::AppState;
+
+/// Starts `count` workers on the current runtime.
+pub fn start(state: AppState, count: usize) {
+    for n in 0..count {
+        let state = state.clone();
+        let name = format!("{}-{n}", state.instance);
+        actix_web::rt::spawn(async move { run(state, name).await });
+    }
+}
+
+async fn run(state: AppState, name: String) {
+    let logger = state.logger.new(slog::o!("worker" => name.clone()));
+    let lease = TimeDelta::seconds(state.settings.job_lease_secs.max(1));
+    loop {
+        let claimed = {
+            let name = name.clone();
+            state
+                .db
+                .write(move |conn| jobs::claim(conn, &name, lease))
+                .await
+        };
+        match claimed {
+            Ok(Some(job)) => {
+                slog::info!(logger, "job claimed"; "job" => &job.id, "attempt" => job.attempts);
+                work(&state, &name, job, &logger).await;
+            }
+            Ok(None) => tokio::time::sleep(Duration::from_millis(state.settings.poll_ms)).await,
+            Err(e) => {
+                slog::warn!(logger, "claiming a job failed"; "error" => e.to_string());
+                tokio::time::sleep(Duration::from_millis(state.settings.poll_ms.max(500))).await;
+            }
+        }
+    }
+}
+
+/// Backoff before attempt `attempts + 1`: base × 2^(attempts-1), at most an hour.
+pub fn backoff(base_ms: u64, attempts: i32) -> TimeDelta {
+    let factor = 1u64 << (attempts.clamp(1, 20) - 1);
+    TimeDelta::milliseconds(base_ms.saturating_mul(factor).min(3_600_000) as i64)
+}
+
+async fn work(state: &AppState, name: &str, job: Job, logger: &slog::Logger) {
+    let lease = TimeDelta::seconds(state.settings.job_lease_secs.max(1));
+    // Renew the lease while the job runs.
+    let beat = {
+        let (state, id, name) = (state.clone(), job.id.clone(), name.to_owned());
+        let every = Duration::from_millis((state.settings.job_lease_secs.max(1) as u64 * 1000) / 3);
+        actix_web::rt::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (id, name) = (id.clone(), name.clone());
+                let _ = state
+                    .db
+                    .write(move |conn| jobs::heartbeat(conn, &id, &name, lease, None))
+                    .await;
+            }
+        })
+    };
+    let outcome = match serde_json::from_str::<FileInput>(&job.input) {
+        Ok(input) => {
+            pipeline::run_file(
+                state,
+                &job.owner_id,
+                &input,
+                &job.id,
+                job.request_id.as_deref(),
+            )
+            .await
+        }
+        Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
+    };
+    beat.abort();
+    let (id, worker) = (job.id.clone(), name.to_owned());
+    let recorded = match outcome {
+        Ok(ids) => {
+            slog::info!(logger, "job succeeded"; "job" => &job.id, "items" => ids.len());
+            state
+                .db
+                .write(move |conn| jobs::succeed(conn, &id, &worker, &ids))
+                .await
+        }
+        Err(e) => {
+            let retry = (e.is_transient() && job.attempts < job.max_attempts)
+                .then(|| backoff(state.settings.retry_base_ms, job.attempts));
+            slog::warn!(logger, "job attempt failed"; "job" => &job.id, "attempt" => job.attempts,
+                "retrying" => retry.is_some(), "error" => e.to_string());
+            let message = e.to_string();
+            state
+                .db
+                .write(move |conn| jobs::fail(conn, &id, &worker, &message, retry))
+                .await
+        }
+    };
+    if let Err(e) = recorded {
+        slog::error!(logger, "recording a job's outcome failed"; "job" => &job.id, "error" => e.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1000, 1), TimeDelta::seconds(1));
+        assert_eq!(backoff(1000, 2), TimeDelta::seconds(2));
+        assert_eq!(backoff(1000, 4), TimeDelta::seconds(8));
+        assert_eq!(backoff(1000, 30), TimeDelta::hours(1));
+    }
+}

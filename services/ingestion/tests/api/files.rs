@@ -1,0 +1,536 @@
+//! Uploads through a real stack: auth (tokens, the ingestion service's own client
+//! credentials), content (where the items land) and ingestion with its workers.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use peermesh_test_support::auth::{
+    auth_with_admin, create_client, register, unique_email, TestUser,
+};
+use peermesh_test_support::client::assert_problem;
+use peermesh_test_support::spawn::{jwks_url, Spawned, Verifier};
+use reqwest::multipart::{Form, Part};
+use reqwest::Method;
+use serde_json::Value;
+
+struct Env {
+    auth: Spawned,
+    content: Option<Spawned>,
+    ingest: Spawned,
+    user: TestUser,
+}
+
+/// The stack; `content_port` starts the content service on that port (or none, when
+/// the test brings it up later), `extra` are `INGEST_*` settings.
+async fn stack(
+    content_port: Option<u16>,
+    start_content: bool,
+    extra: &[(&'static str, String)],
+) -> Env {
+    let (auth, admin) = auth_with_admin(&[]).await;
+    let jwks = jwks_url(&auth);
+    let port = content_port.unwrap_or_else(free_port);
+    let content = if start_content {
+        Some(
+            Verifier::Content
+                .spawn(&jwks, &[("PORT", port.to_string())])
+                .await,
+        )
+    } else {
+        None
+    };
+    let (id, secret) =
+        create_client(&auth.client, &admin, &["content:write", "content:act_as"]).await;
+    let mut settings = vec![
+        ("CONTENT_URL", format!("http://127.0.0.1:{port}")),
+        ("TOKEN_URL", auth.client.url("/api/v1/auth/token")),
+        ("CLIENT_ID", id),
+        ("CLIENT_SECRET", secret),
+        ("POLL_MS", "50".into()),
+        ("RETRY_BASE_MS", "200".into()),
+        ("CONTENT_TIMEOUT_SECS", "5".into()),
+    ];
+    settings.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    settings.extend(extra.iter().cloned());
+    let ingest = Verifier::Ingestion.spawn(&jwks, &settings).await;
+    let user = register(&auth.client, &unique_email("ingest")).await;
+    Env {
+        auth,
+        content,
+        ingest,
+        user,
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn file(name: &str, mime: &str, bytes: Vec<u8>) -> Form {
+    Form::new().part(
+        "file",
+        Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str(mime)
+            .unwrap(),
+    )
+}
+
+impl Env {
+    async fn upload(&self, form: Form) -> reqwest::Response {
+        self.ingest
+            .client
+            .request(Method::POST, "/api/v1/ingest/files")
+            .bearer_auth(&self.user.access_token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn content_item(&self, id: &str) -> Value {
+        let content = self.content.as_ref().expect("content service");
+        let resp = content
+            .client
+            .request(Method::GET, &format!("/api/v1/content/{id}"))
+            .bearer_auth(&self.user.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    async fn content_get(&self, path: &str) -> Value {
+        let content = self.content.as_ref().expect("content service");
+        let resp = content
+            .client
+            .request(Method::GET, path)
+            .bearer_auth(&self.user.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.json().await.unwrap()
+    }
+
+    async fn job(&self, id: &str) -> Value {
+        let resp = self
+            .ingest
+            .client
+            .request(Method::GET, &format!("/api/v1/ingest/jobs/{id}"))
+            .bearer_auth(&self.user.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    /// Polls until the job is no longer queued or running.
+    async fn finished(&self, id: &str) -> Value {
+        for _ in 0..300 {
+            let job = self.job(id).await;
+            if !matches!(job["status"].as_str(), Some("queued" | "running")) {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("job {id} never finished");
+    }
+}
+
+#[actix_web::test]
+async fn a_small_file_becomes_a_content_item_at_once_and_only_once() {
+    let env = stack(
+        None,
+        true,
+        &[("CHUNK_CHARS", "60".into()), ("CHUNK_OVERLAP", "20".into())],
+    )
+    .await;
+    let markdown = "# Field notes\n\nThe heron waits. It does not move. The reeds sway. A fish jumps. \
+                    The heron strikes. Then it flies.\n\nLater the heron flies off over the water, slowly.\n";
+    let form = file("notes.md", "text/markdown", markdown.as_bytes().to_vec())
+        .text("tags", "birds, Nature")
+        .text("title", "Heron log");
+    let resp = env.upload(form).await;
+    assert_eq!(resp.status(), 201);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    let job_id = body["job"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/v1/ingest/jobs/{job_id}"));
+    assert_eq!(body["job"]["status"], "succeeded");
+    assert_eq!(body["job"]["progress"], 1.0);
+    let ids: Vec<String> = serde_json::from_value(body["content_ids"].clone()).unwrap();
+    assert_eq!(ids.len(), 1);
+
+    let item = env.content_item(&ids[0]).await;
+    assert_eq!(item["title"], "Heron log");
+    assert_eq!(item["owner_id"], env.user.id.as_str());
+    assert_eq!(item["kind"], "document");
+    assert_eq!(item["tags"], serde_json::json!(["birds", "nature"]));
+    assert_eq!(item["source"]["type"], "upload");
+    assert_eq!(item["source"]["filename"], "notes.md");
+    assert_eq!(item["source"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(item["metadata"]["format"], "markdown");
+    let text = item["body"].as_str().unwrap();
+    assert!(
+        text.starts_with("Field notes\n\nThe heron waits. It does not move."),
+        "{text}"
+    );
+    assert!(!text.contains('#'), "Markdown syntax is gone: {text}");
+    let chunks = env
+        .content_get(&format!("/api/v1/content/{}/chunks?limit=100", ids[0]))
+        .await;
+    let chunks = chunks["items"].as_array().unwrap();
+    assert!(chunks.len() >= 2, "{chunks:?}");
+    assert!(chunks
+        .iter()
+        .all(|c| c["text"].as_str().unwrap().chars().count() <= 60));
+    assert!(
+        chunks
+            .windows(2)
+            .any(|p| p[1]["start"].as_u64() < p[0]["end"].as_u64()),
+        "sentences are shared between neighbouring chunks: {chunks:?}"
+    );
+
+    // The same bytes again: the first answer, nothing new.
+    let again = env
+        .upload(file(
+            "copy.md",
+            "text/markdown",
+            markdown.as_bytes().to_vec(),
+        ))
+        .await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["job"]["id"], job_id.as_str());
+    assert_eq!(again["content_ids"], body["content_ids"]);
+    let list = env.content_get("/api/v1/content").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(env.job(&job_id).await["status"], "succeeded");
+}
+
+#[actix_web::test]
+async fn every_text_format_is_read_and_others_are_refused() {
+    let env = stack(None, true, &[]).await;
+    let cases: Vec<(&str, &str, Vec<u8>, &str, &str)> = vec![
+        ("page.html", "text/html",
+            b"<html lang=\"de\"><head><title>Seite</title><script>evil()</script></head><body><p>Hallo Welt</p></body></html>".to_vec(),
+            "Seite", "Hallo Welt"),
+        ("people.csv", "text/csv", b"name,city\nAda,London\n".to_vec(), "people", "Ada | London"),
+        ("data.json", "application/json", br#"{"title": "Settings", "volume": 11}"#.to_vec(), "Settings", "\"volume\": 11"),
+        ("latin1.txt", "text/plain", b"Gr\xfc\xdfe aus K\xf6ln\nzweite Zeile".to_vec(), "Grüße aus Köln", "zweite Zeile"),
+    ];
+    for (name, mime, bytes, title, text) in cases {
+        let resp = env.upload(file(name, mime, bytes)).await;
+        assert_eq!(resp.status(), 201, "{name}");
+        let body: Value = resp.json().await.unwrap();
+        let item = env
+            .content_item(body["content_ids"][0].as_str().unwrap())
+            .await;
+        assert_eq!(item["title"], title, "{name}");
+        let body_text = item["body"].as_str().unwrap();
+        assert!(body_text.contains(text), "{name}: {body_text}");
+        assert!(!body_text.contains("evil"), "{name}: scripts are dropped");
+    }
+
+    let refused: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            "image.png",
+            "image/png",
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01".to_vec(),
+            415,
+            "unsupported_format",
+        ),
+        (
+            "report.pdf",
+            "application/pdf",
+            b"plain words, not a PDF".to_vec(),
+            415,
+            "unsupported_format",
+        ),
+        (
+            "empty.txt",
+            "text/plain",
+            Vec::new(),
+            415,
+            "unsupported_format",
+        ),
+        (
+            "deep.json",
+            "application/json",
+            format!("{}{}", "[".repeat(300), "]".repeat(300)).into_bytes(),
+            422,
+            "unreadable_file",
+        ),
+    ];
+    for (name, mime, bytes, status, code) in refused {
+        let resp = env.upload(file(name, mime, bytes)).await;
+        assert_problem(resp, status, code).await;
+    }
+    assert_eq!(
+        env.content_get("/api/v1/content").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[actix_web::test]
+async fn large_files_are_queued_and_the_limit_is_exact() {
+    let env = stack(
+        None,
+        true,
+        &[
+            ("SYNC_MAX_BYTES", "1000".into()),
+            ("MAX_BYTES", "5000".into()),
+        ],
+    )
+    .await;
+    let text = |n: usize| "lorem ipsum ".repeat(n / 12 + 1).into_bytes()[..n].to_vec();
+
+    let resp = env.upload(file("big.txt", "text/plain", text(5001))).await;
+    assert_problem(resp, 413, "payload_too_large").await;
+
+    let resp = env.upload(file("max.txt", "text/plain", text(5000))).await;
+    assert_eq!(resp.status(), 202);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["job"]["status"], "queued");
+    assert_eq!(body["content_ids"], serde_json::json!([]));
+    let id = body["job"]["id"].as_str().unwrap();
+    assert!(location.ends_with(id));
+    let job = env.finished(id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let item = env
+        .content_item(job["content_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(item["size"], 5000);
+
+    // One byte over the synchronous limit is queued too; at the limit it is not.
+    assert_eq!(
+        env.upload(file("sync.txt", "text/plain", text(1000)))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        env.upload(file("async.txt", "text/plain", b"x".repeat(1001)))
+            .await
+            .status(),
+        202
+    );
+}
+
+#[actix_web::test]
+async fn nothing_is_lost_while_the_content_service_is_down() {
+    let port = free_port();
+    let mut env = stack(Some(port), false, &[]).await;
+    let resp = env
+        .upload(file(
+            "later.txt",
+            "text/plain",
+            b"written while content was down".to_vec(),
+        ))
+        .await;
+    let problem = assert_problem(resp, 503, "content_unavailable").await;
+    let job_id = problem["job"].as_str().unwrap().to_owned();
+    let job = env.job(&job_id).await;
+    assert_eq!(job["status"], "queued");
+    assert!(
+        job["error"].as_str().unwrap().contains("unavailable"),
+        "{job}"
+    );
+
+    // Content comes up on the port ingestion knows; a worker finishes the job, once.
+    let jwks = jwks_url(&env.auth);
+    env.content = Some(
+        Verifier::Content
+            .spawn(&jwks, &[("PORT", port.to_string())])
+            .await,
+    );
+    let job = env.finished(&job_id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let list = env.content_get("/api/v1/content").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["id"], job["content_ids"][0]);
+    // Uploading it again now answers with the finished job.
+    let again = env
+        .upload(file(
+            "later.txt",
+            "text/plain",
+            b"written while content was down".to_vec(),
+        ))
+        .await;
+    assert_eq!(again.status(), 200);
+}
+
+#[actix_web::test]
+async fn jobs_are_listed_cancelled_and_retried_by_their_owner_only() {
+    // API role only: queued jobs stay queued.
+    let env = stack(
+        None,
+        true,
+        &[("ROLE", "api".into()), ("SYNC_MAX_BYTES", "10".into())],
+    )
+    .await;
+    let resp = env
+        .upload(file("q.txt", "text/plain", b"queued for later".to_vec()))
+        .await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let call = |method: Method, path: String, token: String| {
+        let req = env.ingest.client.request(method, &path).bearer_auth(token);
+        async move { req.send().await.unwrap() }
+    };
+    let t = env.user.access_token.clone();
+    let list: Value = call(
+        Method::GET,
+        "/api/v1/ingest/jobs?status=queued".into(),
+        t.clone(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(list["items"][0]["id"], id.as_str());
+    let none: Value = call(
+        Method::GET,
+        "/api/v1/ingest/jobs?status=failed".into(),
+        t.clone(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(none["items"], serde_json::json!([]));
+    assert_problem(
+        call(
+            Method::GET,
+            "/api/v1/ingest/jobs?status=odd".into(),
+            t.clone(),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+
+    let other = register(&env.auth.client, &unique_email("other")).await;
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/ingest/jobs/{id}")),
+        (Method::DELETE, format!("/api/v1/ingest/jobs/{id}")),
+        (Method::POST, format!("/api/v1/ingest/jobs/{id}/retry")),
+    ] {
+        let resp = call(method.clone(), path.clone(), other.access_token.clone()).await;
+        assert_eq!(resp.status(), 404, "{method} {path}");
+    }
+    let theirs: Value = call(
+        Method::GET,
+        "/api/v1/ingest/jobs".into(),
+        other.access_token.clone(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(theirs["items"], serde_json::json!([]));
+
+    assert_problem(
+        call(
+            Method::POST,
+            format!("/api/v1/ingest/jobs/{id}/retry"),
+            t.clone(),
+        )
+        .await,
+        409,
+        "not_retryable",
+    )
+    .await;
+    assert_eq!(
+        call(
+            Method::DELETE,
+            format!("/api/v1/ingest/jobs/{id}"),
+            t.clone()
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(env.job(&id).await["status"], "cancelled");
+    assert_problem(
+        call(
+            Method::DELETE,
+            format!("/api/v1/ingest/jobs/{id}"),
+            t.clone(),
+        )
+        .await,
+        409,
+        "not_cancellable",
+    )
+    .await;
+    let retried: Value = call(
+        Method::POST,
+        format!("/api/v1/ingest/jobs/{id}/retry"),
+        t.clone(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(retried["status"], "queued");
+    assert_eq!(retried["attempts"], 0);
+}
+
+#[actix_web::test]
+async fn bad_uploads_are_refused_clearly() {
+    let env = stack(None, true, &[]).await;
+    let resp = env.upload(Form::new().text("title", "no file")).await;
+    let problem = assert_problem(resp, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "file");
+    let resp = env
+        .upload(file("a.txt", "text/plain", b"x".to_vec()).text("colour", "red"))
+        .await;
+    let problem = assert_problem(resp, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "colour");
+    let resp = env
+        .upload(file("a.txt", "text/plain", b"x".to_vec()).text("title", ""))
+        .await;
+    assert_problem(resp, 422, "validation_failed").await;
+    let resp = env
+        .ingest
+        .client
+        .request(Method::POST, "/api/v1/ingest/files")
+        .multipart(file("a.txt", "text/plain", b"x".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 401, "unauthorized").await;
+    let resp = env
+        .ingest
+        .client
+        .request(Method::POST, "/api/v1/ingest/files")
+        .bearer_auth(&env.user.access_token)
+        .json(&serde_json::json!({"file": "not multipart"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(resp.status().as_u16(), 400 | 415),
+        "{}",
+        resp.status()
+    );
+    assert_eq!(
+        env.content_get("/api/v1/content").await["items"],
+        serde_json::json!([])
+    );
+}
