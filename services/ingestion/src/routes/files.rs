@@ -288,7 +288,8 @@ pub async fn upload(
         .await?;
     Err(match error {
         JobError::Format(e) => format_problem(&e),
-        JobError::Content(ContentError::Unavailable(_)) | JobError::Internal(_) => ApiError::service_unavailable(
+        JobError::Content(ContentError::Unavailable(_) | ContentError::Credentials(_))
+        | JobError::Internal(_) => ApiError::service_unavailable(
             "content_unavailable",
             format!("the file is stored and queued (job {}); the content service cannot take it right now", job.id),
         )
