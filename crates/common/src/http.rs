@@ -72,6 +72,29 @@ pub fn configure_extractors(cfg: &mut web::ServiceConfig, json_limit: usize) {
         .app_data(path_config());
 }
 
+/// Documents an operation's answer as `status` with `T`'s JSON schema — for custom
+/// responders (a status other than 200, extra headers) whose `OperationModifier`
+/// would otherwise leave the answer undocumented.
+pub fn document_response<T: paperclip::v2::schema::Apiv2Schema>(
+    op: &mut paperclip::v2::models::DefaultOperationRaw,
+    status: u16,
+) {
+    let reason = actix_web::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map(str::to_owned);
+    let mut schema = T::schema_with_ref();
+    schema.retain_ref();
+    op.responses.insert(
+        status.to_string(),
+        paperclip::v2::models::Either::Right(paperclip::v2::models::Response {
+            description: reason,
+            schema: Some(schema),
+            ..Default::default()
+        }),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

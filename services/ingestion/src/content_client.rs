@@ -51,7 +51,10 @@ pub enum ContentError {
 impl ContentError {
     /// Worth retrying later: the service may come back, the credentials be fixed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ContentError::Unavailable(_) | ContentError::Credentials(_))
+        matches!(
+            self,
+            ContentError::Unavailable(_) | ContentError::Credentials(_)
+        )
     }
 }
 

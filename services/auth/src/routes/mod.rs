@@ -13,7 +13,7 @@ use actix_web::body::BoxBody;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use paperclip::actix::{web, Apiv2Schema, OperationModifier};
-use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
+use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
 use peermesh_common::ApiError;
 use serde::Serialize;
 
@@ -149,17 +149,7 @@ impl<T: paperclip::v2::schema::Apiv2Schema, const STATUS: u16> paperclip::v2::sc
 
 impl<T: OperationModifier, const STATUS: u16> OperationModifier for NoStore<T, STATUS> {
     fn update_response(op: &mut DefaultOperationRaw) {
-        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK);
-        let mut schema = T::schema_with_ref();
-        schema.retain_ref();
-        op.responses.insert(
-            STATUS.to_string(),
-            Either::Right(Response {
-                description: status.canonical_reason().map(str::to_owned),
-                schema: Some(schema),
-                ..Default::default()
-            }),
-        );
+        peermesh_common::http::document_response::<T>(op, STATUS);
     }
 
     fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {

@@ -58,7 +58,19 @@ impl paperclip::v2::schema::Apiv2Schema for Answer {
     }
 }
 
-impl paperclip::actix::OperationModifier for Answer {}
+impl paperclip::actix::OperationModifier for Answer {
+    fn update_response(op: &mut paperclip::v2::models::DefaultOperationRaw) {
+        for status in [200, 201, 202] {
+            peermesh_common::http::document_response::<UploadOut>(op, status);
+        }
+    }
+
+    fn update_definitions(
+        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
+    ) {
+        <UploadOut as paperclip::actix::OperationModifier>::update_definitions(map);
+    }
+}
 
 fn answer(status: StatusCode, job: &Job) -> Answer {
     let job = JobOut::from(job);
