@@ -14,7 +14,7 @@ use super::{
 };
 use crate::caller::Caller;
 use crate::query::SearchQuery;
-use crate::store::items::{self as store, Changes, ListFilter, NewItem, Source};
+use crate::store::items::{self as store, Changes, Item, ListFilter, Source};
 use crate::validate::{self, Errors};
 use crate::{AppState, Limits, PREFIX};
 use peermesh_chunking::{self as chunking, Chunk};
@@ -146,7 +146,7 @@ fn metadata(value: Option<&serde_json::Value>, limits: &Limits, errors: &mut Err
 }
 
 struct Prepared {
-    item: NewItem,
+    item: Item,
     tags: Vec<String>,
     chunks: Vec<Chunk>,
 }
@@ -171,7 +171,7 @@ fn prepare_create(
     let now = chrono::Utc::now().naive_utc();
     let source = source.unwrap_or_default();
     Ok(Prepared {
-        item: NewItem {
+        item: Item {
             id: uuid::Uuid::now_v7().to_string(),
             owner_id: owner,
             title,
@@ -208,7 +208,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-fn created(item: &crate::store::items::Item) -> Tagged<ItemOut, 201> {
+fn created(item: &Item) -> Tagged<ItemOut, 201> {
     Tagged {
         body: ItemOut::from(item),
         etag: Some(etag(item.version)),

@@ -10,8 +10,8 @@ use peermesh_db::{DbConnection, DbError};
 use crate::schema::{content_chunks, content_items, content_tags, idempotency_keys};
 use peermesh_chunking::Chunk;
 
-/// An item with its whole body.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// An item with its whole body (also what is inserted; `seq` is the database's).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = content_items)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Item {
@@ -77,26 +77,6 @@ macro_rules! summary_columns {
             content_items::updated_at,
         )
     };
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = content_items)]
-pub struct NewItem {
-    pub id: String,
-    pub owner_id: String,
-    pub title: String,
-    pub body: String,
-    pub body_bytes: i64,
-    pub kind: String,
-    pub tags: String,
-    pub metadata: String,
-    pub source_type: Option<String>,
-    pub source_url: Option<String>,
-    pub source_filename: Option<String>,
-    pub source_sha256: Option<String>,
-    pub version: i64,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -209,7 +189,7 @@ pub fn summaries(
 
 pub fn insert(
     conn: &mut DbConnection,
-    item: &NewItem,
+    item: &Item,
     tags: &[String],
     chunks: &[Chunk],
 ) -> Result<(), DbError> {
