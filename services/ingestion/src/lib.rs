@@ -2,6 +2,7 @@
 
 pub mod blobs;
 pub mod content_client;
+pub mod fetch;
 pub mod formats;
 pub mod pipeline;
 pub mod routes;
@@ -70,6 +71,17 @@ pub struct IngestSettings {
     /// How often an idle worker looks for work.
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
+    /// Lets URL imports reach loopback and private networks: local development and
+    /// tests only.
+    #[serde(default)]
+    pub allow_private_networks: bool,
+    /// The whole fetch of a URL, redirects included.
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout_secs: u64,
+}
+
+fn default_fetch_timeout() -> u64 {
+    30
 }
 
 fn default_role() -> String {
@@ -166,10 +178,17 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         content: std::sync::Arc::new(content_client::ContentClient::new(
             settings.content.clone(),
         )?),
+        fetcher: fetch::Fetcher::new(
+            ingest.allow_private_networks,
+            std::time::Duration::from_secs(ingest.fetch_timeout_secs.max(1)),
+        )?,
         settings: std::sync::Arc::new(ingest.clone()),
         logger: logger.clone(),
         instance: uuid::Uuid::now_v7().simple().to_string()[20..].to_owned(),
     };
+    if ingest.allow_private_networks {
+        slog::warn!(logger, "INGEST_ALLOW_PRIVATE_NETWORKS is on: URL imports may reach private addresses (development and tests only)");
+    }
     slog::info!(logger, "ingestion starting"; "role" => &ingest.role,
         "workers" => if ingest.runs_workers() { ingest.worker_count } else { 0 });
     if ingest.runs_workers() {
@@ -202,6 +221,7 @@ pub struct AppState {
     pub db: Db,
     pub blobs: blobs::Blobs,
     pub content: std::sync::Arc<content_client::ContentClient>,
+    pub fetcher: fetch::Fetcher,
     pub settings: std::sync::Arc<IngestSettings>,
     pub logger: Logger,
     /// Names this process's workers in the queue.

@@ -18,6 +18,9 @@ pub struct FileInput {
     pub title: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Where it was fetched from (URL imports).
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +82,12 @@ pub async fn run_file(
         body: document.text,
         kind: "document".into(),
         tags: input.tags.clone(),
-        source: json!({
-            "type": "upload",
-            "filename": input.filename,
-            "sha256": input.sha256,
-        }),
+        source: match &input.url {
+            Some(url) => {
+                json!({"type": "url", "url": url, "filename": input.filename, "sha256": input.sha256})
+            }
+            None => json!({"type": "upload", "filename": input.filename, "sha256": input.sha256}),
+        },
         metadata: serde_json::Value::Object(document.metadata),
         chunks,
     };

@@ -204,10 +204,29 @@ pub async fn upload(
         declared_type: declared,
         title,
         tags,
+        url: None,
     };
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    accept(&state, &owner, input, request_id).await
+}
+
+/// Takes a stored file in: the earlier job for the same bytes, or a new job run now
+/// (small files) or queued (large ones).
+pub(crate) async fn accept(
+    state: &AppState,
+    owner: &str,
+    input: FileInput,
+    request_id: Option<String>,
+) -> Result<Answer, ApiError> {
+    let settings = &state.settings;
+    let owner = owner.to_owned();
 
     // The same bytes from the same user: the earlier job answers.
-    let (o, sha) = (owner.clone(), stored.sha256.clone());
+    let (o, sha) = (owner.clone(), input.sha256.clone());
     if let Some(earlier) = state
         .db
         .run(move |conn| jobs::job_for_file(conn, &o, &sha))
@@ -221,7 +240,7 @@ pub async fn upload(
     }
 
     // Format check now (415 before anything is queued), on the head for large files.
-    let head = read_head(&state, &input.sha256, settings.sync_max_bytes).await?;
+    let head = read_head(state, &input.sha256, settings.sync_max_bytes).await?;
     let sync = input.size <= settings.sync_max_bytes;
     let check = head.clone();
     let (name, decl, whole) = (input.filename.clone(), input.declared_type.clone(), sync);
@@ -232,11 +251,6 @@ pub async fn upload(
     .map_err(ApiError::internal)?
     .map_err(|e| format_problem(&e))?;
 
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let now = jobs::now();
     let worker = format!("{}-api", state.instance);
     let job = Job {
@@ -269,7 +283,7 @@ pub async fn upload(
         return Ok(answer(StatusCode::ACCEPTED, &job));
     }
 
-    let outcome = pipeline::run_file(&state, &owner, &input, &job.id, request_id.as_deref()).await;
+    let outcome = pipeline::run_file(state, &owner, &input, &job.id, request_id.as_deref()).await;
     let (id, w) = (job.id.clone(), worker.clone());
     let error = match outcome {
         Ok(ids) => {

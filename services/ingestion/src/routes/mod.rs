@@ -2,6 +2,7 @@
 
 mod files;
 pub mod jobs;
+mod urls;
 
 use paperclip::actix::web;
 
@@ -9,6 +10,7 @@ use paperclip::actix::web;
 /// come from `peermesh_common::server`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/files", web::post().to(files::upload))
+        .route("/urls", web::post().to(urls::import))
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/{id}", web::get().to(jobs::get))
         .route("/jobs/{id}", web::delete().to(jobs::cancel))

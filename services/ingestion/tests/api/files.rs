@@ -13,16 +13,16 @@ use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 use serde_json::Value;
 
-struct Env {
-    auth: Spawned,
-    content: Option<Spawned>,
-    ingest: Spawned,
-    user: TestUser,
+pub struct Env {
+    pub auth: Spawned,
+    pub content: Option<Spawned>,
+    pub ingest: Spawned,
+    pub user: TestUser,
 }
 
 /// The stack; `content_port` starts the content service on that port (or none, when
 /// the test brings it up later), `extra` are `INGEST_*` settings.
-async fn stack(
+pub async fn stack(
     content_port: Option<u16>,
     start_content: bool,
     extra: &[(&'static str, String)],
@@ -92,7 +92,7 @@ impl Env {
             .unwrap()
     }
 
-    async fn content_item(&self, id: &str) -> Value {
+    pub async fn content_item(&self, id: &str) -> Value {
         let content = self.content.as_ref().expect("content service");
         let resp = content
             .client
@@ -105,7 +105,7 @@ impl Env {
         resp.json().await.unwrap()
     }
 
-    async fn content_get(&self, path: &str) -> Value {
+    pub async fn content_get(&self, path: &str) -> Value {
         let content = self.content.as_ref().expect("content service");
         let resp = content
             .client

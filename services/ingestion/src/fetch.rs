@@ -1,0 +1,314 @@
+//! Fetching a URL on a user's behalf without becoming a way into our own network
+//! (SSRF): only http and https; every name is resolved by our resolver, which drops
+//! loopback, private, link-local, multicast and other special addresses — and reqwest
+//! connects only to the addresses it returns, so a name that re-resolves elsewhere
+//! (DNS rebinding) gains nothing; IP literals are checked the same way; redirects are
+//! followed by hand, each hop checked again, at most five; the body is streamed into
+//! blob storage with the size limit, the whole fetch has a time limit.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::Url;
+
+use crate::blobs::{BlobError, Blobs, Stored};
+
+pub const MAX_REDIRECTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The URL itself is not acceptable (scheme, private address, …): 422.
+    #[error("{0}")]
+    Refused(String),
+    /// The body is larger than allowed: 413.
+    #[error("the document is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The site could not be reached or answered with an error: 422 (its problem,
+    /// not ours; retrying the request may help).
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Storage(#[from] std::io::Error),
+}
+
+/// Whether an address may be fetched from when private networks are not allowed.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64 (may reach IPv4 private space)
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_unspecified()
+        || ip.is_documentation()
+        || o[0] == 0 // "this network"
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // carrier-grade NAT 100.64/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || o[0] >= 240) // reserved
+}
+
+/// Resolves names and keeps only the addresses the policy allows.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Fetcher {
+    http: reqwest::Client,
+    allow_private: bool,
+    timeout: Duration,
+}
+
+/// A fetched document, stored.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub stored: Stored,
+    /// The URL after redirects.
+    pub url: String,
+    pub content_type: Option<String>,
+    /// The last path segment, as a file name hint.
+    pub filename: Option<String>,
+}
+
+impl Fetcher {
+    pub fn new(allow_private: bool, timeout: Duration) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent("PeerMesh-Ingest/1.0 (+https://peermesh.dev)")
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            http,
+            allow_private,
+            timeout,
+        })
+    }
+
+    /// Checks a URL before connecting: scheme, and IP literals (names are checked by
+    /// the resolver when connecting).
+    pub fn check(&self, raw: &str) -> Result<Url, FetchError> {
+        let url =
+            Url::parse(raw.trim()).map_err(|e| FetchError::Refused(format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Refused(
+                "only http and https URLs can be fetched".into(),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(FetchError::Refused(
+                "URLs with credentials are not fetched".into(),
+            ));
+        }
+        let literal = match url.host() {
+            None => return Err(FetchError::Refused("the URL has no host".into())),
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+        };
+        if let Some(ip) = literal {
+            if !self.allow_private && !is_public(ip) {
+                return Err(FetchError::Refused(format!("{ip} is not a public address")));
+            }
+        }
+        Ok(url)
+    }
+
+    /// Fetches `raw` (following up to five checked redirects) into `blobs`, at most
+    /// `max` bytes, within the time limit.
+    pub async fn fetch(&self, raw: &str, blobs: &Blobs, max: u64) -> Result<Fetched, FetchError> {
+        tokio::time::timeout(self.timeout, self.fetch_inner(raw, blobs, max))
+            .await
+            .map_err(|_| {
+                FetchError::Failed(format!(
+                    "the site did not answer within {} s",
+                    self.timeout.as_secs()
+                ))
+            })?
+    }
+
+    async fn fetch_inner(&self, raw: &str, blobs: &Blobs, max: u64) -> Result<Fetched, FetchError> {
+        let mut url = self.check(raw)?;
+        for hop in 0..=MAX_REDIRECTS {
+            let resp = self.http.get(url.clone()).send().await.map_err(|e| {
+                let text = describe(&e);
+                if text.contains("no public address") {
+                    FetchError::Refused(format!(
+                        "{} does not resolve to a public address",
+                        url.host_str().unwrap_or_default()
+                    ))
+                } else {
+                    FetchError::Failed(format!("fetching {url}: {text}"))
+                }
+            })?;
+            let status = resp.status();
+            if status.is_redirection() {
+                if hop == MAX_REDIRECTS {
+                    return Err(FetchError::Refused(format!(
+                        "more than {MAX_REDIRECTS} redirects"
+                    )));
+                }
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        FetchError::Failed(format!("a {status} redirect without Location"))
+                    })?;
+                let next = url
+                    .join(location)
+                    .map_err(|e| FetchError::Failed(format!("a redirect to a bad URL: {e}")))?;
+                url = self.check(next.as_str())?;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(FetchError::Failed(format!("the site answered {status}")));
+            }
+            if resp.content_length().is_some_and(|len| len > max) {
+                return Err(FetchError::TooLarge(max));
+            }
+            let content_type = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
+            let filename = url
+                .path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_owned))
+                .filter(|s| !s.is_empty());
+            let final_url = url.to_string();
+            let stored = blobs
+                .store(resp.bytes_stream(), max)
+                .await
+                .map_err(|e| match e {
+                    BlobError::TooLarge(max) => FetchError::TooLarge(max),
+                    BlobError::Upload(m) => {
+                        FetchError::Failed(format!("the download broke off: {m}"))
+                    }
+                    BlobError::Io(e) => FetchError::Storage(e),
+                })?;
+            return Ok(Fetched {
+                stored,
+                url: final_url,
+                content_type,
+                filename,
+            });
+        }
+        Err(FetchError::Refused(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+
+    pub fn allows_private(&self) -> bool {
+        self.allow_private
+    }
+}
+
+/// An error with its causes (reqwest hides the resolver's message in the source chain).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_addresses_are_not_public() {
+        for blocked in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::",
+            "198.18.0.1",
+            "240.0.0.1",
+        ] {
+            assert!(!is_public(blocked.parse().unwrap()), "{blocked}");
+        }
+        for open in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "8.8.8.8"] {
+            assert!(is_public(open.parse().unwrap()), "{open}");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_before_connecting() {
+        let strict = Fetcher::new(false, Duration::from_secs(5)).unwrap();
+        for bad in [
+            "ftp://example.com/x",
+            "file:///etc/passwd",
+            "http://127.0.0.1/",
+            "http://[::1]:8080/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://user:pw@example.com/",
+            "not a url",
+            "http://0x7f000001/",
+            "http://2130706433/",
+        ] {
+            assert!(strict.check(bad).is_err(), "{bad}");
+        }
+        assert!(strict.check("https://example.com/page").is_ok());
+        let open = Fetcher::new(true, Duration::from_secs(5)).unwrap();
+        assert!(open.check("http://127.0.0.1:8080/").is_ok());
+        assert!(open.check("gopher://127.0.0.1/").is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! `POST /urls`: fetch a web page or document (SSRF-safe) and ingest it like an upload.
+
+use actix_web::HttpRequest;
+use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
+use peermesh_common::auth::Principal;
+use peermesh_common::{ApiError, FieldError};
+use serde::Deserialize;
+
+use super::files::{accept, Answer};
+use crate::fetch::FetchError;
+use crate::pipeline::FileInput;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct UrlIn {
+    /// An http(s) URL of a public site.
+    pub url: String,
+    pub title: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation(vec![FieldError::new(field, message)])
+}
+
+/// Fetches the URL (only public addresses, at most five redirects, size and time
+/// limits) and ingests what it gets: the same answers as `POST /files`.
+#[api_v2_operation(summary = "Ingest a web page or document by URL", tags(files))]
+pub async fn import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<UrlIn>,
+) -> Result<Answer, ApiError> {
+    let body = body.into_inner();
+    if body.url.chars().count() > 2048 {
+        return Err(invalid("url", "must be at most 2048 characters"));
+    }
+    if let Some(title) = &body.title {
+        if title.trim().is_empty() || title.chars().count() > 500 {
+            return Err(invalid("title", "must be 1..500 characters"));
+        }
+    }
+    let tags = body.tags.unwrap_or_default();
+    if tags.len() > 50 {
+        return Err(invalid("tags", "at most 50 tags"));
+    }
+    let fetched = state
+        .fetcher
+        .fetch(&body.url, &state.blobs, state.settings.max_bytes)
+        .await
+        .map_err(|e| match e {
+            FetchError::Refused(m) => invalid("url", m).with_code("url_refused"),
+            FetchError::TooLarge(max) => ApiError::payload_too_large(format!(
+                "the document is larger than the limit of {max} bytes"
+            )),
+            FetchError::Failed(m) => invalid("url", m).with_code("fetch_failed"),
+            FetchError::Storage(e) => ApiError::internal(e),
+        })?;
+    let input = FileInput {
+        sha256: fetched.stored.sha256,
+        size: fetched.stored.size,
+        filename: fetched.filename,
+        declared_type: fetched.content_type,
+        title: body.title.map(|t| t.trim().to_owned()),
+        tags,
+        url: Some(fetched.url),
+    };
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    accept(&state, principal.subject(), input, request_id).await
+}

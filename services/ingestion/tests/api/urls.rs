@@ -1,0 +1,162 @@
+//! URL imports against a local web server: what is fetched, and what is refused.
+
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use peermesh_test_support::client::assert_problem;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::files::{stack, Env};
+
+/// A local site: a page, redirect chains, a redirect out of http, a 404, a large
+/// and a slow document. Returns its port.
+fn site() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/page.html",
+                web::get().to(|| async {
+                    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
+                        "<html><head><title>River birds</title></head><body><p>The kingfisher dives.</p></body></html>",
+                    )
+                }),
+            )
+            .route(
+                "/hop/{n}",
+                web::get().to(|n: web::Path<u32>| async move {
+                    let target = if *n == 0 { "/page.html".to_owned() } else { format!("/hop/{}", *n - 1) };
+                    HttpResponse::Found().insert_header(("location", target)).finish()
+                }),
+            )
+            .route(
+                "/to-ftp",
+                web::get().to(|| async { HttpResponse::Found().insert_header(("location", "ftp://127.0.0.1/x")).finish() }),
+            )
+            .route(
+                "/big.txt",
+                web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("x".repeat(4096)) }),
+            )
+            .route(
+                "/slow",
+                web::get().to(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    HttpResponse::Ok().body("late")
+                }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    port
+}
+
+async fn import(env: &Env, url: &str) -> reqwest::Response {
+    env.ingest
+        .client
+        .request(Method::POST, "/api/v1/ingest/urls")
+        .bearer_auth(&env.user.access_token)
+        .json(&json!({"url": url, "tags": ["web"]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn pages_are_fetched_through_checked_redirects() {
+    let port = site();
+    let env = stack(
+        None,
+        true,
+        &[
+            ("ALLOW_PRIVATE_NETWORKS", "true".into()),
+            ("MAX_BYTES", "2048".into()),
+            ("SYNC_MAX_BYTES", "2048".into()),
+            ("FETCH_TIMEOUT_SECS", "1".into()),
+        ],
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+
+    let resp = import(&env, &format!("{base}/hop/3")).await;
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let item = env
+        .content_item(body["content_ids"][0].as_str().unwrap())
+        .await;
+    assert_eq!(item["title"], "River birds");
+    assert_eq!(item["body"], "The kingfisher dives.");
+    assert_eq!(item["source"]["type"], "url");
+    assert_eq!(item["source"]["url"], format!("{base}/page.html"));
+    assert_eq!(item["tags"], json!(["web"]));
+
+    let refused = assert_problem(
+        import(&env, &format!("{base}/hop/6")).await,
+        422,
+        "url_refused",
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("redirects"),
+        "{refused}"
+    );
+    assert_problem(
+        import(&env, &format!("{base}/to-ftp")).await,
+        422,
+        "url_refused",
+    )
+    .await;
+    assert_problem(
+        import(&env, &format!("{base}/missing")).await,
+        422,
+        "fetch_failed",
+    )
+    .await;
+    assert_problem(
+        import(&env, &format!("{base}/big.txt")).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert_problem(
+        import(&env, &format!("{base}/slow")).await,
+        422,
+        "fetch_failed",
+    )
+    .await;
+    assert_problem(
+        import(&env, "gopher://127.0.0.1/").await,
+        422,
+        "url_refused",
+    )
+    .await;
+    assert_eq!(
+        env.content_get("/api/v1/content").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn private_addresses_are_refused_without_the_development_flag() {
+    let port = site();
+    let env = stack(None, true, &[]).await;
+    for url in [
+        format!("http://127.0.0.1:{port}/page.html"),
+        format!("http://localhost:{port}/page.html"),
+        format!("http://[::1]:{port}/page.html"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/".to_owned(),
+        format!("http://0x7f000001:{port}/page.html"),
+    ] {
+        let problem = assert_problem(import(&env, &url).await, 422, "url_refused").await;
+        assert_eq!(problem["errors"][0]["field"], "url", "{url}");
+    }
+    assert_eq!(env.content_get("/api/v1/content").await["items"], json!([]));
+}
