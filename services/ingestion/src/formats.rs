@@ -12,6 +12,8 @@ pub enum Format {
     Html,
     Json,
     Csv,
+    Pdf,
+    Docx,
 }
 
 impl Format {
@@ -22,6 +24,8 @@ impl Format {
             Format::Html => "html",
             Format::Json => "json",
             Format::Csv => "csv",
+            Format::Pdf => "pdf",
+            Format::Docx => "docx",
         }
     }
 }
@@ -54,6 +58,12 @@ const BINARY_EXTENSIONS: &[&str] = &[
     "pdf", "docx", "doc", "xlsx", "pptx", "zip", "gz", "png", "jpg", "jpeg", "gif", "webp", "exe",
     "mp3", "mp4", "mov",
 ];
+
+/// The most a DOCX's main XML part may decompress to (zip bombs stop here).
+pub const MAX_DOCX_XML_BYTES: u64 = 64 * 1024 * 1024;
+/// The deepest XML nesting read from a DOCX.
+pub const MAX_XML_DEPTH: usize = 256;
+const DOCX_MAIN: &str = "word/document.xml";
 
 fn extension(filename: Option<&str>) -> Option<String> {
     let name = filename?;
@@ -139,6 +149,11 @@ pub fn detect_head(
     if whole {
         return detect(bytes, filename, declared).map(|(format, _)| format);
     }
+    // A zip's directory is at its end: from the head alone, trust the name for DOCX
+    // (the worker checks the whole file again before reading it).
+    if bytes.starts_with(b"PK\x03\x04") && extension(filename).as_deref() == Some("docx") {
+        return Ok(Format::Docx);
+    }
     // The head may end inside a UTF-8 sequence: cut before it.
     let cut = match std::str::from_utf8(bytes) {
         Err(e) if e.error_len().is_none() => e.valid_up_to(),
@@ -156,12 +171,36 @@ fn detect_inner(
     if bytes.is_empty() {
         return Err(FormatError::Unsupported("the file is empty".into()));
     }
+    if let Some(format) = binary_format(bytes) {
+        let ext = extension(filename);
+        let named = ext.as_deref();
+        let expected = match format {
+            Format::Pdf => "pdf",
+            _ => "docx",
+        };
+        if named.is_some_and(|e| {
+            e != expected && (BINARY_EXTENSIONS.contains(&e) || format_of_extension(e).is_some())
+        }) {
+            return Err(FormatError::Mismatch(format!(
+                "the file holds {} but is named .{}",
+                format.name().to_uppercase(),
+                named.unwrap_or_default()
+            )));
+        }
+        if declared.is_some_and(|d| format_of_media_type(d).is_some()) {
+            return Err(FormatError::Mismatch(format!(
+                "the file holds {} but was sent as text",
+                format.name().to_uppercase()
+            )));
+        }
+        return Ok((format, String::new()));
+    }
     if let Some(kind) = infer::get(bytes) {
         let mime = kind.mime_type();
         let textual = mime.starts_with("text/") || mime == "application/xml";
         if !textual {
             return Err(FormatError::Unsupported(format!(
-                "{mime} files cannot be ingested yet (text, Markdown, HTML, JSON and CSV can)"
+                "{mime} files cannot be ingested (text, Markdown, HTML, JSON, CSV, PDF and DOCX can)"
             )));
         }
     }
@@ -252,6 +291,7 @@ fn tidy(text: &str) -> String {
 pub fn extract(
     format: Format,
     text: &str,
+    bytes: &[u8],
     filename: Option<&str>,
 ) -> Result<Document, FormatError> {
     let mut metadata = Map::new();
@@ -268,6 +308,8 @@ pub fn extract(
         Format::Html => html(text, &mut metadata),
         Format::Json => json_text(text, &mut metadata)?,
         Format::Csv => csv_text(text, &mut metadata)?,
+        Format::Pdf => pdf(bytes, &mut metadata)?,
+        Format::Docx => docx(bytes, &mut metadata)?,
     };
     let title = title
         .or_else(|| stem(filename))
@@ -278,6 +320,158 @@ pub fn extract(
         text: body,
         metadata,
     })
+}
+
+/// PDF or DOCX, by their bytes; `None` for everything else.
+fn binary_format(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(b"%PDF-") {
+        return Some(Format::Pdf);
+    }
+    if bytes.starts_with(b"PK\x03\x04") {
+        let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
+        let is_docx = zip.file_names().any(|n| n.is_ok_and(|n| n == DOCX_MAIN));
+        return is_docx.then_some(Format::Docx);
+    }
+    None
+}
+
+fn pdf(
+    bytes: &[u8],
+    metadata: &mut Map<String, Value>,
+) -> Result<(Option<String>, String), FormatError> {
+    // The PDF parser may panic on hostile input: that is a broken file, not a crash.
+    let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+        .map_err(|_| FormatError::Corrupt("the PDF is damaged and cannot be read".into()))?
+        .map_err(|e| FormatError::Corrupt(format!("the PDF cannot be read: {e}")))?;
+    metadata.insert("pages".into(), json!(pages.len()));
+    let text = tidy(&pages.join("\n\n"));
+    Ok((first_line(&text), text))
+}
+
+/// Reads one zip entry, refusing more than `limit` bytes (whatever the entry claims).
+fn zip_entry(
+    zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, FormatError> {
+    use std::io::Read;
+    let entry = match zip.by_name(name) {
+        Ok(e) => e,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => {
+            return Err(FormatError::Corrupt(format!(
+                "the DOCX cannot be read: {e}"
+            )))
+        }
+    };
+    if entry.size() > limit {
+        return Err(FormatError::Corrupt(format!(
+            "the DOCX expands to more than {limit} bytes"
+        )));
+    }
+    let mut out = Vec::new();
+    entry
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| FormatError::Corrupt(format!("the DOCX cannot be read: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(FormatError::Corrupt(format!(
+            "the DOCX expands to more than {limit} bytes"
+        )));
+    }
+    Ok(Some(out))
+}
+
+fn docx(
+    bytes: &[u8],
+    metadata: &mut Map<String, Value>,
+) -> Result<(Option<String>, String), FormatError> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| FormatError::Corrupt(format!("the DOCX cannot be read: {e}")))?;
+    let main = zip_entry(&mut zip, DOCX_MAIN, MAX_DOCX_XML_BYTES)?
+        .ok_or_else(|| FormatError::Corrupt("the DOCX has no document part".into()))?;
+    let text = tidy(&xml_text(
+        &main,
+        |name| match name {
+            b"w:p" => Some("\n\n"),
+            b"w:br" | b"w:cr" => Some("\n"),
+            b"w:tab" => Some("\t"),
+            _ => None,
+        },
+        b"w:t",
+    )?);
+    let mut title = None;
+    if let Some(core) = zip_entry(&mut zip, "docProps/core.xml", 1024 * 1024)? {
+        title = xml_element_text(&core, b"dc:title")?.filter(|t| !t.is_empty());
+        if let Some(author) = xml_element_text(&core, b"dc:creator")?.filter(|a| !a.is_empty()) {
+            metadata.insert("author".into(), json!(author));
+        }
+    }
+    Ok((title.or_else(|| first_line(&text)), text))
+}
+
+/// The text inside `text_tag` elements, with `breaks` written at the end of elements
+/// (and at empty ones). Entities other than XML's five are refused, DTDs are never
+/// read, nesting is bounded.
+fn xml_text(
+    xml: &[u8],
+    breaks: impl Fn(&[u8]) -> Option<&'static str>,
+    text_tag: &[u8],
+) -> Result<String, FormatError> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut out = String::new();
+    let mut depth = 0usize;
+    let mut in_text = false;
+    let mut buf = Vec::new();
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| FormatError::Corrupt(format!("the document's XML is broken: {e}")))?;
+        match event {
+            Event::Start(e) => {
+                depth += 1;
+                if depth > MAX_XML_DEPTH {
+                    return Err(FormatError::Corrupt(
+                        "the document's XML is nested too deeply".into(),
+                    ));
+                }
+                in_text = e.name().as_ref() == text_tag;
+            }
+            Event::End(e) => {
+                depth = depth.saturating_sub(1);
+                in_text = false;
+                if let Some(b) = breaks(e.name().as_ref()) {
+                    out.push_str(b);
+                }
+            }
+            Event::Empty(e) => {
+                if let Some(b) = breaks(e.name().as_ref()) {
+                    out.push_str(b);
+                }
+            }
+            Event::Text(t) if in_text => {
+                // Only XML's own entities and character references; anything a DTD
+                // would define is an error (no billion laughs, no external entities).
+                let text = t.unescape().map_err(|e| {
+                    FormatError::Corrupt(format!(
+                        "the document's XML uses entities that are not read: {e}"
+                    ))
+                })?;
+                out.push_str(&text);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(out)
+}
+
+/// The text of the first `tag` element.
+fn xml_element_text(xml: &[u8], tag: &[u8]) -> Result<Option<String>, FormatError> {
+    let text = xml_text(xml, |_| None, tag)?;
+    Ok((!text.trim().is_empty()).then(|| text.trim().to_owned()))
 }
 
 fn markdown(text: &str) -> (Option<String>, String) {
@@ -467,7 +661,7 @@ mod tests {
         declared: Option<&str>,
     ) -> Result<Document, FormatError> {
         let (format, text) = detect(bytes, name, declared)?;
-        extract(format, &text, name)
+        extract(format, &text, bytes, name)
     }
 
     #[test]
@@ -485,9 +679,17 @@ mod tests {
             doc(b"# T\n\nbody", Some("n.md"), None).unwrap().format,
             Format::Markdown
         );
+        assert_eq!(
+            detect(b"%PDF-1.7 ...", Some("x.pdf"), None).unwrap().0,
+            Format::Pdf
+        );
         assert!(matches!(
-            detect(b"%PDF-1.7 ...", Some("x.pdf"), None),
-            Err(FormatError::Unsupported(_))
+            doc(b"%PDF-1.7 not really", Some("x.pdf"), None),
+            Err(FormatError::Corrupt(_))
+        ));
+        assert!(matches!(
+            detect(b"%PDF-1.7 ...", Some("x.txt"), None),
+            Err(FormatError::Mismatch(_))
         ));
         assert!(matches!(
             detect(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", None, None),

@@ -67,8 +67,8 @@ pub async fn run_file(
             meta.filename.as_deref(),
             meta.declared_type.as_deref(),
         )?;
+        let document = formats::extract(format, &text, &bytes, meta.filename.as_deref())?;
         drop(bytes);
-        let document = formats::extract(format, &text, meta.filename.as_deref())?;
         let chunks = peermesh_chunking::split_with_overlap(&document.text, chunk_chars, overlap);
         Ok::<_, FormatError>((document, chunks))
     })

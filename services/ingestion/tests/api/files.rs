@@ -70,7 +70,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn file(name: &str, mime: &str, bytes: Vec<u8>) -> Form {
+pub fn file(name: &str, mime: &str, bytes: Vec<u8>) -> Form {
     Form::new().part(
         "file",
         Part::bytes(bytes)
@@ -81,7 +81,7 @@ fn file(name: &str, mime: &str, bytes: Vec<u8>) -> Form {
 }
 
 impl Env {
-    async fn upload(&self, form: Form) -> reqwest::Response {
+    pub async fn upload(&self, form: Form) -> reqwest::Response {
         self.ingest
             .client
             .request(Method::POST, "/api/v1/ingest/files")
