@@ -18,6 +18,8 @@ pub struct Env {
     pub content: Option<Spawned>,
     pub ingest: Spawned,
     pub user: TestUser,
+    /// The ingestion settings the stack was started with.
+    pub settings: std::collections::HashMap<&'static str, String>,
 }
 
 /// The stack; `content_port` starts the content service on that port (or none, when
@@ -59,6 +61,7 @@ pub async fn stack(
         content,
         ingest,
         user,
+        settings: settings.into_iter().collect(),
     }
 }
 
@@ -533,4 +536,61 @@ async fn bad_uploads_are_refused_clearly() {
         env.content_get("/api/v1/content").await["items"],
         serde_json::json!([])
     );
+}
+
+#[actix_web::test]
+async fn a_job_whose_worker_died_is_finished_by_another_once_the_lease_lapses() {
+    // API only (no workers): the upload is queued.
+    let env = stack(
+        None,
+        true,
+        &[("ROLE", "api".into()), ("SYNC_MAX_BYTES", "10".into())],
+    )
+    .await;
+    let resp = env
+        .upload(file(
+            "orphan.txt",
+            "text/plain",
+            b"left behind by a crashed worker".to_vec(),
+        ))
+        .await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A worker claims it and dies (kill -9): no heartbeat, no outcome, a 1 s lease.
+    let db =
+        peermesh_db::Db::connect(env.ingest.db.url(), 1, &peermesh_ingestion::MIGRATIONS).unwrap();
+    let claimed = db
+        .write(|conn| {
+            peermesh_ingestion::store::jobs::claim(
+                conn,
+                "crashed-worker",
+                chrono::TimeDelta::seconds(1),
+            )
+        })
+        .await
+        .unwrap()
+        .expect("the queued job");
+    assert_eq!(claimed.id, id);
+    assert_eq!(env.job(&id).await["status"], "running");
+
+    // Another worker process on the same database takes it over after the lease.
+    let jwks = jwks_url(&env.auth);
+    let mut settings: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", env.ingest.db.url().to_owned()),
+        ("ROLE", "worker".into()),
+        ("POLL_MS", "50".into()),
+    ];
+    for key in ["CONTENT_URL", "TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET"] {
+        settings.push((key, env.settings[key].clone()));
+    }
+    let _worker = Verifier::Ingestion.spawn(&jwks, &settings).await;
+    let job = env.finished(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2, "the dead worker's attempt counts");
+    let list = env.content_get("/api/v1/content").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
