@@ -182,6 +182,7 @@ pub struct Application {
     server: Server,
     readiness: Readiness,
     logger: Logger,
+    on_stop: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>,
 }
 
 impl Application {
@@ -220,7 +221,16 @@ impl Application {
             server,
             readiness,
             logger,
+            on_stop: None,
         })
+    }
+
+    /// Work to await after the server has drained, before the process exits (e.g.
+    /// background workers finishing or handing back their jobs; they see the
+    /// shutdown through [`Readiness::is_draining`]).
+    pub fn on_stop(mut self, f: impl std::future::Future<Output = ()> + 'static) -> Self {
+        self.on_stop = Some(Box::pin(f));
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -233,7 +243,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        run_until_stopped(self.server, self.readiness, self.logger).await
+        let result = run_until_stopped(self.server, self.readiness, self.logger).await;
+        if let Some(on_stop) = self.on_stop {
+            on_stop.await;
+        }
+        result
     }
 }
 

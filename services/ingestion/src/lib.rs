@@ -78,6 +78,13 @@ pub struct IngestSettings {
     /// The whole fetch of a URL, redirects included.
     #[serde(default = "default_fetch_timeout")]
     pub fetch_timeout_secs: u64,
+    /// On SIGTERM, how long a job in hand may still run before it is handed back.
+    #[serde(default = "default_drain")]
+    pub drain_secs: u64,
+}
+
+fn default_drain() -> u64 {
+    10
 }
 
 fn default_fetch_timeout() -> u64 {
@@ -191,9 +198,11 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     }
     slog::info!(logger, "ingestion starting"; "role" => &ingest.role,
         "workers" => if ingest.runs_workers() { ingest.worker_count } else { 0 });
-    if ingest.runs_workers() {
-        worker::start(state.clone(), ingest.worker_count);
-    }
+    let workers = if ingest.runs_workers() {
+        worker::start(state.clone(), ingest.worker_count, readiness.clone())
+    } else {
+        Vec::new()
+    };
     let ctx = AppContext {
         service: SERVICE,
         prefix: PREFIX,
@@ -211,7 +220,12 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let app = Application::start(ctx, listener, &settings.server, routes, move |cfg| {
         cfg.app_data(actix_web::web::Data::new(state.clone()))
             .app_data(validator.clone());
-    })?;
+    })?
+    .on_stop(async move {
+        for worker in workers {
+            let _ = worker.await;
+        }
+    });
     Ok(app)
 }
 

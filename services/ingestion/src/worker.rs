@@ -3,27 +3,36 @@
 //! or failed for good (the file is bad, or no attempts are left). A worker that dies
 //! mid-job simply stops renewing: the job is claimed again once its lease lapses.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
+use peermesh_common::health::Readiness;
 
 use crate::pipeline::{self, FileInput, JobError};
 use crate::store::jobs::{self, Job};
 use crate::AppState;
 
-/// Starts `count` workers on the current runtime.
-pub fn start(state: AppState, count: usize) {
-    for n in 0..count {
-        let state = state.clone();
-        let name = format!("{}-{n}", state.instance);
-        actix_web::rt::spawn(async move { run(state, name).await });
-    }
+/// Starts `count` workers on the current runtime. They stop taking jobs when the
+/// process starts draining (SIGTERM); a job in hand gets `INGEST_DRAIN_SECS` to finish
+/// and is otherwise handed back to the queue. Await the handles before exiting.
+pub fn start(
+    state: AppState,
+    count: usize,
+    readiness: Readiness,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..count)
+        .map(|n| {
+            let (state, readiness) = (state.clone(), readiness.clone());
+            let name = format!("{}-{n}", state.instance);
+            actix_web::rt::spawn(async move { run(state, name, readiness).await })
+        })
+        .collect()
 }
 
-async fn run(state: AppState, name: String) {
+async fn run(state: AppState, name: String, readiness: Readiness) {
     let logger = state.logger.new(slog::o!("worker" => name.clone()));
     let lease = TimeDelta::seconds(state.settings.job_lease_secs.max(1));
-    loop {
+    while !readiness.is_draining() {
         let claimed = {
             let name = name.clone();
             state
@@ -34,7 +43,7 @@ async fn run(state: AppState, name: String) {
         match claimed {
             Ok(Some(job)) => {
                 slog::info!(logger, "job claimed"; "job" => &job.id, "attempt" => job.attempts);
-                work(&state, &name, job, &logger).await;
+                work(&state, &name, job, &logger, &readiness).await;
             }
             Ok(None) => tokio::time::sleep(Duration::from_millis(state.settings.poll_ms)).await,
             Err(e) => {
@@ -51,7 +60,13 @@ pub fn backoff(base_ms: u64, attempts: i32) -> TimeDelta {
     TimeDelta::milliseconds(base_ms.saturating_mul(factor).min(3_600_000) as i64)
 }
 
-async fn work(state: &AppState, name: &str, job: Job, logger: &slog::Logger) {
+async fn work(
+    state: &AppState,
+    name: &str,
+    job: Job,
+    logger: &slog::Logger,
+    readiness: &Readiness,
+) {
     let lease = TimeDelta::seconds(state.settings.job_lease_secs.max(1));
     // Renew the lease while the job runs.
     let beat = {
@@ -68,20 +83,53 @@ async fn work(state: &AppState, name: &str, job: Job, logger: &slog::Logger) {
             }
         })
     };
-    let outcome = match serde_json::from_str::<FileInput>(&job.input) {
-        Ok(input) => {
-            pipeline::run_file(
-                state,
-                &job.owner_id,
-                &input,
-                &job.id,
-                job.request_id.as_deref(),
-            )
-            .await
+    let run = async {
+        match serde_json::from_str::<FileInput>(&job.input) {
+            Ok(input) => {
+                pipeline::run_file(
+                    state,
+                    &job.owner_id,
+                    &input,
+                    &job.id,
+                    job.request_id.as_deref(),
+                )
+                .await
+            }
+            Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
         }
-        Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
+    };
+    tokio::pin!(run);
+    let grace = Duration::from_secs(state.settings.drain_secs);
+    let mut deadline: Option<Instant> = None;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break Some(outcome),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if readiness.is_draining() {
+                    let until = *deadline.get_or_insert_with(|| Instant::now() + grace);
+                    if Instant::now() >= until {
+                        break None;
+                    }
+                }
+            }
+        }
     };
     beat.abort();
+    let Some(outcome) = outcome else {
+        // Shutting down: the job goes back to the queue, its attempt not counted.
+        // Writes it made are safe to repeat (idempotency key), so nothing doubles.
+        let (id, worker) = (job.id.clone(), name.to_owned());
+        match state
+            .db
+            .write(move |conn| jobs::release(conn, &id, &worker))
+            .await
+        {
+            Ok(()) => slog::info!(logger, "job handed back at shutdown"; "job" => &job.id),
+            Err(e) => slog::error!(logger, "handing a job back failed; its lease will lapse";
+                "job" => &job.id, "error" => e.to_string()),
+        }
+        return;
+    };
     let (id, worker) = (job.id.clone(), name.to_owned());
     let recorded = match outcome {
         Ok(ids) => {

@@ -121,7 +121,7 @@ impl Env {
         resp.json().await.unwrap()
     }
 
-    async fn job(&self, id: &str) -> Value {
+    pub async fn job(&self, id: &str) -> Value {
         let resp = self
             .ingest
             .client
@@ -135,7 +135,7 @@ impl Env {
     }
 
     /// Polls until the job is no longer queued or running.
-    async fn finished(&self, id: &str) -> Value {
+    pub async fn finished(&self, id: &str) -> Value {
         for _ in 0..300 {
             let job = self.job(id).await;
             if !matches!(job["status"].as_str(), Some("queued" | "running")) {
@@ -536,61 +536,4 @@ async fn bad_uploads_are_refused_clearly() {
         env.content_get("/api/v1/content").await["items"],
         serde_json::json!([])
     );
-}
-
-#[actix_web::test]
-async fn a_job_whose_worker_died_is_finished_by_another_once_the_lease_lapses() {
-    // API only (no workers): the upload is queued.
-    let env = stack(
-        None,
-        true,
-        &[("ROLE", "api".into()), ("SYNC_MAX_BYTES", "10".into())],
-    )
-    .await;
-    let resp = env
-        .upload(file(
-            "orphan.txt",
-            "text/plain",
-            b"left behind by a crashed worker".to_vec(),
-        ))
-        .await;
-    assert_eq!(resp.status(), 202);
-    let id = resp.json::<Value>().await.unwrap()["job"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    // A worker claims it and dies (kill -9): no heartbeat, no outcome, a 1 s lease.
-    let db =
-        peermesh_db::Db::connect(env.ingest.db.url(), 1, &peermesh_ingestion::MIGRATIONS).unwrap();
-    let claimed = db
-        .write(|conn| {
-            peermesh_ingestion::store::jobs::claim(
-                conn,
-                "crashed-worker",
-                chrono::TimeDelta::seconds(1),
-            )
-        })
-        .await
-        .unwrap()
-        .expect("the queued job");
-    assert_eq!(claimed.id, id);
-    assert_eq!(env.job(&id).await["status"], "running");
-
-    // Another worker process on the same database takes it over after the lease.
-    let jwks = jwks_url(&env.auth);
-    let mut settings: Vec<(&str, String)> = vec![
-        ("DATABASE_URL", env.ingest.db.url().to_owned()),
-        ("ROLE", "worker".into()),
-        ("POLL_MS", "50".into()),
-    ];
-    for key in ["CONTENT_URL", "TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET"] {
-        settings.push((key, env.settings[key].clone()));
-    }
-    let _worker = Verifier::Ingestion.spawn(&jwks, &settings).await;
-    let job = env.finished(&id).await;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(job["attempts"], 2, "the dead worker's attempt counts");
-    let list = env.content_get("/api/v1/content").await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }

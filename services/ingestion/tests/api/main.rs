@@ -5,4 +5,5 @@
 mod conformance;
 mod documents;
 mod files;
+mod process;
 mod urls;

@@ -1,0 +1,137 @@
+//! The ingestion binary as operators run it: SIGTERM hands a job in progress back to
+//! the queue; SIGKILL leaves it to its lease, after which another worker finishes it.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use peermesh_test_support::spawn::{jwks_url, Verifier};
+use serde_json::Value;
+
+use crate::files::{file, stack, Env};
+
+/// A peer that accepts connections and never answers (a hung network path).
+fn black_hole() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// A worker process on the test's ingestion database whose content service hangs.
+fn hung_worker(env: &Env, hole: u16, lease_secs: u32) -> Child {
+    let blobs = std::env::temp_dir().join("peermesh-test-blobs");
+    Command::new(env!("CARGO_BIN_EXE_peermesh-ingestion"))
+        .env_clear()
+        .env("INGEST_DATABASE_URL", env.ingest.db.url())
+        .env("INGEST_ROLE", "worker")
+        .env("INGEST_PORT", "0")
+        .env("INGEST_WORKER_COUNT", "1")
+        .env("INGEST_JWKS_URL", jwks_url(&env.auth))
+        .env("INGEST_CONTENT_URL", format!("http://127.0.0.1:{hole}"))
+        .env("INGEST_TOKEN_URL", &env.settings["TOKEN_URL"])
+        .env("INGEST_CLIENT_ID", &env.settings["CLIENT_ID"])
+        .env("INGEST_CLIENT_SECRET", &env.settings["CLIENT_SECRET"])
+        .env("INGEST_BLOB_DIR", blobs)
+        .env("INGEST_POLL_MS", "50")
+        .env("INGEST_DRAIN_SECS", "1")
+        .env("INGEST_JOB_LEASE_SECS", lease_secs.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_for_status(env: &Env, id: &str, status: &str) -> Value {
+    for _ in 0..200 {
+        let job = env.job(id).await;
+        if job["status"] == status {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never became {status}");
+}
+
+#[actix_web::test]
+async fn sigterm_hands_the_job_back_and_sigkill_leaves_it_to_the_lease() {
+    let env = stack(
+        None,
+        true,
+        &[("ROLE", "api".into()), ("SYNC_MAX_BYTES", "10".into())],
+    )
+    .await;
+    let resp = env
+        .upload(file(
+            "work.txt",
+            "text/plain",
+            b"a document for a worker that will not finish".to_vec(),
+        ))
+        .await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hole = black_hole();
+
+    // SIGTERM while the job is in progress: the worker hands it back and exits.
+    let mut worker = hung_worker(&env, hole, 60);
+    wait_for_status(&env, &id, "running").await;
+    let term = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the worker did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    let job = env.job(&id).await;
+    assert_eq!(job["status"], "queued", "{job}");
+    assert_eq!(
+        job["attempts"], 0,
+        "an attempt cut short by shutdown does not count"
+    );
+
+    // SIGKILL mid-job: nothing is handed back; the lease runs out and another worker
+    // (with a content service that answers) finishes the job, once.
+    let mut worker = hung_worker(&env, hole, 2);
+    wait_for_status(&env, &id, "running").await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert_eq!(env.job(&id).await["status"], "running");
+    let jwks = jwks_url(&env.auth);
+    let mut settings: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", env.ingest.db.url().to_owned()),
+        ("ROLE", "worker".into()),
+        ("POLL_MS", "50".into()),
+    ];
+    for key in ["CONTENT_URL", "TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET"] {
+        settings.push((key, env.settings[key].clone()));
+    }
+    let _rescuer = Verifier::Ingestion.spawn(&jwks, &settings).await;
+    let job = env.finished(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2);
+    assert_eq!(
+        env.content_get("/api/v1/content").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
