@@ -169,10 +169,20 @@ impl Fetcher {
             })?
     }
 
-    async fn fetch_inner(&self, raw: &str, blobs: &Blobs, max: u64) -> Result<Fetched, FetchError> {
+    /// GETs `raw` with `headers`, following up to five redirects, each checked.
+    /// Returns the final URL and the first non-redirect answer.
+    async fn get(
+        &self,
+        raw: &str,
+        headers: &[(reqwest::header::HeaderName, String)],
+    ) -> Result<(Url, reqwest::Response), FetchError> {
         let mut url = self.check(raw)?;
         for hop in 0..=MAX_REDIRECTS {
-            let resp = self.http.get(url.clone()).send().await.map_err(|e| {
+            let mut req = self.http.get(url.clone());
+            for (name, value) in headers {
+                req = req.header(name, value);
+            }
+            let resp = req.send().await.map_err(|e| {
                 let text = describe(&e);
                 if text.contains("no public address") {
                     FetchError::Refused(format!(
@@ -184,66 +194,132 @@ impl Fetcher {
                 }
             })?;
             let status = resp.status();
-            if status.is_redirection() {
-                if hop == MAX_REDIRECTS {
-                    return Err(FetchError::Refused(format!(
-                        "more than {MAX_REDIRECTS} redirects"
-                    )));
-                }
-                let location = resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| {
-                        FetchError::Failed(format!("a {status} redirect without Location"))
-                    })?;
-                let next = url
-                    .join(location)
-                    .map_err(|e| FetchError::Failed(format!("a redirect to a bad URL: {e}")))?;
-                url = self.check(next.as_str())?;
-                continue;
+            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+                return Ok((url, resp));
             }
-            if !status.is_success() {
-                return Err(FetchError::Failed(format!("the site answered {status}")));
+            if hop == MAX_REDIRECTS {
+                break;
             }
-            if resp.content_length().is_some_and(|len| len > max) {
-                return Err(FetchError::TooLarge(max));
-            }
-            let content_type = resp
+            let location = resp
                 .headers()
-                .get(reqwest::header::CONTENT_TYPE)
+                .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
-            let filename = url
-                .path_segments()
-                .and_then(|mut s| s.next_back().map(str::to_owned))
-                .filter(|s| !s.is_empty());
-            let final_url = url.to_string();
-            let stored = blobs
-                .store(resp.bytes_stream(), max)
-                .await
-                .map_err(|e| match e {
-                    BlobError::TooLarge(max) => FetchError::TooLarge(max),
-                    BlobError::Upload(m) => {
-                        FetchError::Failed(format!("the download broke off: {m}"))
-                    }
-                    BlobError::Io(e) => FetchError::Storage(e),
+                .ok_or_else(|| {
+                    FetchError::Failed(format!("a {status} redirect without Location"))
                 })?;
-            return Ok(Fetched {
-                stored,
-                url: final_url,
-                content_type,
-                filename,
-            });
+            let next = url
+                .join(location)
+                .map_err(|e| FetchError::Failed(format!("a redirect to a bad URL: {e}")))?;
+            url = self.check(next.as_str())?;
         }
         Err(FetchError::Refused(format!(
             "more than {MAX_REDIRECTS} redirects"
         )))
     }
 
+    async fn fetch_inner(&self, raw: &str, blobs: &Blobs, max: u64) -> Result<Fetched, FetchError> {
+        let (url, resp) = self.get(raw, &[]).await?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(FetchError::Failed(format!("the site answered {status}")));
+        }
+        if resp.content_length().is_some_and(|len| len > max) {
+            return Err(FetchError::TooLarge(max));
+        }
+        let content_type = header(&resp, reqwest::header::CONTENT_TYPE)
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
+        let filename = url
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_owned))
+            .filter(|s| !s.is_empty());
+        let stored = blobs
+            .store(resp.bytes_stream(), max)
+            .await
+            .map_err(|e| match e {
+                BlobError::TooLarge(max) => FetchError::TooLarge(max),
+                BlobError::Upload(m) => FetchError::Failed(format!("the download broke off: {m}")),
+                BlobError::Io(e) => FetchError::Storage(e),
+            })?;
+        Ok(Fetched {
+            stored,
+            url: url.to_string(),
+            content_type,
+            filename,
+        })
+    }
+
+    /// A conditional GET of a feed into memory (at most `max` bytes): `None` when the
+    /// server says it has not changed since `etag` / `last_modified`.
+    pub async fn fetch_feed(
+        &self,
+        raw: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        max: u64,
+    ) -> Result<Option<FeedBody>, FetchError> {
+        let mut headers = Vec::new();
+        if let Some(etag) = etag {
+            headers.push((reqwest::header::IF_NONE_MATCH, etag.to_owned()));
+        }
+        if let Some(lm) = last_modified {
+            headers.push((reqwest::header::IF_MODIFIED_SINCE, lm.to_owned()));
+        }
+        let work = async {
+            let (_, resp) = self.get(raw, &headers).await?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::NOT_MODIFIED {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                return Err(FetchError::Failed(format!("the feed answered {status}")));
+            }
+            let etag = header(&resp, reqwest::header::ETAG);
+            let last_modified = header(&resp, reqwest::header::LAST_MODIFIED);
+            let mut body = Vec::new();
+            let mut stream = resp.bytes_stream();
+            use futures_util::StreamExt;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk
+                    .map_err(|e| FetchError::Failed(format!("the download broke off: {e}")))?;
+                if (body.len() + chunk.len()) as u64 > max {
+                    return Err(FetchError::TooLarge(max));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(FeedBody {
+                bytes: body,
+                etag,
+                last_modified,
+            }))
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| {
+                FetchError::Failed(format!(
+                    "the feed did not answer within {} s",
+                    self.timeout.as_secs()
+                ))
+            })?
+    }
+
     pub fn allows_private(&self) -> bool {
         self.allow_private
     }
+}
+
+/// A feed document as fetched, with its validators for the next conditional GET.
+#[derive(Debug, Clone)]
+pub struct FeedBody {
+    pub bytes: Vec<u8>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// An error with its causes (reqwest hides the resolver's message in the source chain).

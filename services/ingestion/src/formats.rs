@@ -544,6 +544,11 @@ const BLOCK_ELEMENTS: &[&str] = &[
     "form",
 ];
 
+/// The readable text of an HTML fragment (a feed entry's content).
+pub fn html_to_text(fragment: &str) -> String {
+    html(fragment, &mut Map::new()).1
+}
+
 fn html(text: &str, metadata: &mut Map<String, Value>) -> (Option<String>, String) {
     let doc = Html::parse_document(text);
     let select = |css: &str| scraper::Selector::parse(css).ok();

@@ -2,6 +2,7 @@
 
 pub mod blobs;
 pub mod content_client;
+pub mod feeds;
 pub mod fetch;
 pub mod formats;
 pub mod pipeline;
@@ -81,6 +82,25 @@ pub struct IngestSettings {
     /// On SIGTERM, how long a job in hand may still run before it is handed back.
     #[serde(default = "default_drain")]
     pub drain_secs: u64,
+    /// Feed subscriptions per user.
+    #[serde(default = "default_feeds_per_user")]
+    pub feeds_per_user: i64,
+    /// How often each feed is polled.
+    #[serde(default = "default_feed_poll")]
+    pub feed_poll_secs: i64,
+    /// How often workers look for feeds that are due.
+    #[serde(default = "default_feed_tick")]
+    pub feed_tick_ms: u64,
+}
+
+fn default_feeds_per_user() -> i64 {
+    5
+}
+fn default_feed_poll() -> i64 {
+    900
+}
+fn default_feed_tick() -> u64 {
+    1000
 }
 
 fn default_drain() -> u64 {

@@ -31,6 +31,9 @@ pub enum JobError {
     Content(#[from] ContentError),
     #[error("{0}")]
     Internal(String),
+    /// A feed could not be fetched or read (its own schedule retries it).
+    #[error("{0}")]
+    Feed(String),
 }
 
 impl JobError {
@@ -39,7 +42,7 @@ impl JobError {
         match self {
             JobError::Content(e) => e.is_transient(),
             JobError::Internal(_) => true,
-            JobError::Format(_) => false,
+            JobError::Format(_) | JobError::Feed(_) => false,
         }
     }
 }

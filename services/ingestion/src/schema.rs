@@ -1,6 +1,31 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    feed_entries (feed_id, entry_key) {
+        feed_id -> Text,
+        entry_key -> Text,
+        content_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    feeds (id) {
+        id -> Text,
+        owner_id -> Text,
+        url -> Text,
+        title -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        last_modified -> Nullable<Text>,
+        failures -> Integer,
+        last_error -> Nullable<Text>,
+        last_polled_at -> Nullable<Timestamp>,
+        next_poll_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     ingest_jobs (id) {
         id -> Text,
         owner_id -> Text,
@@ -30,6 +55,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(feed_entries -> feeds (feed_id));
 diesel::joinable!(ingested_files -> ingest_jobs (job_id));
 
-diesel::allow_tables_to_appear_in_same_query!(ingest_jobs, ingested_files,);
+diesel::allow_tables_to_appear_in_same_query!(feed_entries, feeds, ingest_jobs, ingested_files,);

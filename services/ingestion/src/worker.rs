@@ -20,13 +20,18 @@ pub fn start(
     count: usize,
     readiness: Readiness,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..count)
+    let mut handles: Vec<_> = (0..count)
         .map(|n| {
             let (state, readiness) = (state.clone(), readiness.clone());
             let name = format!("{}-{n}", state.instance);
             actix_web::rt::spawn(async move { run(state, name, readiness).await })
         })
-        .collect()
+        .collect();
+    // Feeds fall due in every worker process; taking them is exclusive (take_due).
+    handles.push(actix_web::rt::spawn(crate::feeds::schedule(
+        state, readiness,
+    )));
+    handles
 }
 
 async fn run(state: AppState, name: String, readiness: Readiness) {
@@ -84,18 +89,26 @@ async fn work(
         })
     };
     let run = async {
-        match serde_json::from_str::<FileInput>(&job.input) {
-            Ok(input) => {
-                pipeline::run_file(
-                    state,
-                    &job.owner_id,
-                    &input,
-                    &job.id,
-                    job.request_id.as_deref(),
-                )
-                .await
-            }
-            Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
+        match job.kind.as_str() {
+            "feed" => match serde_json::from_str::<crate::feeds::PollInput>(&job.input) {
+                Ok(input) => {
+                    crate::feeds::poll(state, &input.feed_id, job.request_id.as_deref()).await
+                }
+                Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
+            },
+            _ => match serde_json::from_str::<FileInput>(&job.input) {
+                Ok(input) => {
+                    pipeline::run_file(
+                        state,
+                        &job.owner_id,
+                        &input,
+                        &job.id,
+                        job.request_id.as_deref(),
+                    )
+                    .await
+                }
+                Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
+            },
         }
     };
     tokio::pin!(run);

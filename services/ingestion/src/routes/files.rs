@@ -323,6 +323,8 @@ pub(crate) async fn accept(
         .with_extension("job", job.id.clone()),
         JobError::Content(e) => ApiError::validation(vec![FieldError::new("file", e.to_string())])
             .with_code("content_rejected"),
+        // File jobs never fail as feeds do.
+        JobError::Feed(m) => ApiError::internal(m),
     })
 }
 
@@ -338,4 +340,42 @@ async fn read_head(state: &AppState, sha256: &str, limit: u64) -> Result<Vec<u8>
         .await
         .map_err(ApiError::internal)?;
     Ok(head)
+}
+
+/// A queued job: 202 with `Location` pointing at it.
+pub struct Accepted(pub JobOut);
+
+impl actix_web::Responder for Accepted {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _req: &HttpRequest) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::Accepted()
+            .insert_header((
+                actix_web::http::header::LOCATION,
+                format!("{PREFIX}/jobs/{}", self.0.id),
+            ))
+            .json(&self.0)
+    }
+}
+
+impl paperclip::v2::schema::Apiv2Schema for Accepted {
+    fn name() -> Option<String> {
+        JobOut::name()
+    }
+
+    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
+        JobOut::raw_schema()
+    }
+}
+
+impl paperclip::actix::OperationModifier for Accepted {
+    fn update_response(op: &mut paperclip::v2::models::DefaultOperationRaw) {
+        peermesh_common::http::document_response::<JobOut>(op, 202);
+    }
+
+    fn update_definitions(
+        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
+    ) {
+        <JobOut as paperclip::actix::OperationModifier>::update_definitions(map);
+    }
 }

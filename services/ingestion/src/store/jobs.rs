@@ -38,6 +38,37 @@ pub struct Job {
     pub updated_at: NaiveDateTime,
 }
 
+impl Job {
+    /// A new job, due now.
+    pub fn queued(
+        owner: &str,
+        kind: &str,
+        input: String,
+        max_attempts: i32,
+        request_id: Option<String>,
+    ) -> Self {
+        let now = now();
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner_id: owner.to_owned(),
+            kind: kind.to_owned(),
+            status: QUEUED.into(),
+            progress: 0.0,
+            attempts: 0,
+            max_attempts,
+            error: None,
+            input,
+            content_ids: "[]".into(),
+            request_id,
+            run_after: now,
+            lease_until: None,
+            worker: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 pub fn now() -> NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }

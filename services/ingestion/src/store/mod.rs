@@ -1,3 +1,4 @@
 //! The ingestion service's tables.
 
+pub mod feeds;
 pub mod jobs;

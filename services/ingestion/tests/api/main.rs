@@ -4,6 +4,7 @@
 
 mod conformance;
 mod documents;
+mod feeds;
 mod files;
 mod process;
 mod urls;
