@@ -14,6 +14,8 @@ pub enum Format {
     Csv,
     Pdf,
     Docx,
+    /// RSS, Atom or JSON Feed.
+    Feed,
 }
 
 impl Format {
@@ -26,6 +28,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Pdf => "pdf",
             Format::Docx => "docx",
+            Format::Feed => "feed",
         }
     }
 }
@@ -78,6 +81,7 @@ fn format_of_extension(ext: &str) -> Option<Format> {
         "html" | "htm" | "xhtml" => Format::Html,
         "json" => Format::Json,
         "csv" => Format::Csv,
+        "rss" | "atom" => Format::Feed,
         _ => return None,
     })
 }
@@ -95,6 +99,9 @@ fn format_of_media_type(declared: &str) -> Option<Format> {
         "text/html" | "application/xhtml+xml" => Format::Html,
         "application/json" => Format::Json,
         "text/csv" => Format::Csv,
+        "application/rss+xml" | "application/atom+xml" | "application/feed+json" => Format::Feed,
+        // Generic XML is read as text unless it turns out to be a feed.
+        "application/xml" | "text/xml" => Format::Text,
         _ => return None,
     })
 }
@@ -117,6 +124,16 @@ pub fn decode_text(bytes: &[u8]) -> Option<String> {
     let encoding = detector.guess(None, chardetng::Utf8Detection::Allow);
     let (text, _, had_errors) = encoding.decode(bytes);
     (!had_errors).then(|| text.into_owned())
+}
+
+/// RSS or Atom (`<rss`, `<feed` near the start) or a JSON Feed.
+fn looks_like_feed(text: &str) -> bool {
+    let head: String = text
+        .chars()
+        .take(1024)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    head.contains("<rss") || head.contains("<feed") || head.contains("jsonfeed.org/version")
 }
 
 fn looks_like_html(text: &str) -> bool {
@@ -248,6 +265,14 @@ fn detect_inner(
             }
         }
     };
+    let format = if matches!(format, Format::Text | Format::Json)
+        && !matches!(named, Some(Format::Markdown | Format::Csv | Format::Html))
+        && looks_like_feed(&text)
+    {
+        Format::Feed
+    } else {
+        format
+    };
     // Named or sent as JSON but not JSON at all: the label is wrong, not the file broken.
     if format == Format::Json && !text.trim_start().starts_with(['{', '[', '"']) {
         return Err(FormatError::Mismatch(
@@ -310,6 +335,7 @@ pub fn extract(
         Format::Csv => csv_text(text, &mut metadata)?,
         Format::Pdf => pdf(bytes, &mut metadata)?,
         Format::Docx => docx(bytes, &mut metadata)?,
+        Format::Feed => feed(text, &mut metadata)?,
     };
     let title = title
         .or_else(|| stem(filename))
@@ -472,6 +498,27 @@ fn xml_text(
 fn xml_element_text(xml: &[u8], tag: &[u8]) -> Result<Option<String>, FormatError> {
     let text = xml_text(xml, |_| None, tag)?;
     Ok((!text.trim().is_empty()).then(|| text.trim().to_owned()))
+}
+
+/// A feed file: its title, and each entry's title and text.
+fn feed(
+    text: &str,
+    metadata: &mut Map<String, Value>,
+) -> Result<(Option<String>, String), FormatError> {
+    let (title, entries) = crate::feeds::parse(text.as_bytes()).map_err(FormatError::Corrupt)?;
+    metadata.insert("entries".into(), json!(entries.len()));
+    let body = entries
+        .iter()
+        .map(|e| {
+            if e.text.is_empty() {
+                e.title.clone()
+            } else {
+                format!("{}\n\n{}", e.title, e.text)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    Ok((title, body))
 }
 
 fn markdown(text: &str) -> (Option<String>, String) {

@@ -229,6 +229,23 @@ async fn every_text_format_is_read_and_others_are_refused() {
         ("data.json", "application/json", br#"{"title": "Settings", "volume": 11}"#.to_vec(), "Settings", "\"volume\": 11"),
         ("latin1.txt", "text/plain", b"Gr\xfc\xdfe aus K\xf6ln\nzweite Zeile".to_vec(), "Grüße aus Köln", "zweite Zeile"),
     ];
+    let atom = br#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Atom News</title><id>urn:x</id><updated>2026-01-01T00:00:00Z</updated><entry><title>Launch</title><id>urn:e1</id><updated>2026-01-01T00:00:00Z</updated><summary>Entry body text</summary></entry></feed>"#.to_vec();
+    let json_feed = br#"{"version": "https://jsonfeed.org/version/1.1", "title": "JSON News", "items": [{"id": "1", "title": "Hello", "content_text": "json entry text"}]}"#.to_vec();
+    let mut cases = cases;
+    cases.push((
+        "news.atom",
+        "application/atom+xml",
+        atom,
+        "Atom News",
+        "Launch\n\nEntry body text",
+    ));
+    cases.push((
+        "feed.json",
+        "application/json",
+        json_feed,
+        "JSON News",
+        "json entry text",
+    ));
     for (name, mime, bytes, title, text) in cases {
         let resp = env.upload(file(name, mime, bytes)).await;
         assert_eq!(resp.status(), 201, "{name}");
@@ -281,7 +298,7 @@ async fn every_text_format_is_read_and_others_are_refused() {
             .as_array()
             .unwrap()
             .len(),
-        4
+        6
     );
 }
 
