@@ -302,6 +302,38 @@ impl Fetcher {
             })?
     }
 
+    /// POSTs a signed JSON callback to `raw` (checked like any URL; redirects are not
+    /// followed). Any 2xx counts as delivered.
+    pub async fn post_json(
+        &self,
+        raw: &str,
+        body: &str,
+        signature: &str,
+        timestamp: i64,
+    ) -> Result<(), FetchError> {
+        let url = self.check(raw)?;
+        let send = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(crate::callbacks::SIGNATURE_HEADER, signature)
+            .header(crate::callbacks::TIMESTAMP_HEADER, timestamp.to_string())
+            .body(body.to_owned())
+            .send();
+        let resp = tokio::time::timeout(self.timeout, send)
+            .await
+            .map_err(|_| FetchError::Failed("the callback did not answer in time".into()))?
+            .map_err(|e| FetchError::Failed(describe(&e)))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(FetchError::Failed(format!(
+                "the callback answered {}",
+                resp.status()
+            )))
+        }
+    }
+
     pub fn allows_private(&self) -> bool {
         self.allow_private
     }

@@ -1,6 +1,7 @@
 //! The ingestion service: uploads, web pages and feeds turned into content, through a durable job queue.
 
 pub mod blobs;
+pub mod callbacks;
 pub mod content_client;
 pub mod feeds;
 pub mod fetch;
@@ -82,6 +83,8 @@ pub struct IngestSettings {
     /// On SIGTERM, how long a job in hand may still run before it is handed back.
     #[serde(default = "default_drain")]
     pub drain_secs: u64,
+    /// Signs job callbacks; without it `callback_url` is refused.
+    pub callback_secret: Option<peermesh_common::config::Secret>,
     /// Feed subscriptions per user.
     #[serde(default = "default_feeds_per_user")]
     pub feeds_per_user: i64,

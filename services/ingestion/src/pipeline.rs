@@ -21,6 +21,9 @@ pub struct FileInput {
     /// Where it was fetched from (URL imports).
     #[serde(default)]
     pub url: Option<String>,
+    /// Gets a signed POST of the job when it finishes.
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -144,6 +144,10 @@ async fn work(
         return;
     };
     let (id, worker) = (job.id.clone(), name.to_owned());
+    let callback = serde_json::from_str::<FileInput>(&job.input)
+        .ok()
+        .and_then(|i| i.callback_url);
+    let mut finished = true;
     let recorded = match outcome {
         Ok(ids) => {
             slog::info!(logger, "job succeeded"; "job" => &job.id, "items" => ids.len());
@@ -158,14 +162,23 @@ async fn work(
             slog::warn!(logger, "job attempt failed"; "job" => &job.id, "attempt" => job.attempts,
                 "retrying" => retry.is_some(), "error" => e.to_string());
             let message = e.to_string();
+            finished = retry.is_none();
             state
                 .db
                 .write(move |conn| jobs::fail(conn, &id, &worker, &message, retry))
                 .await
         }
     };
-    if let Err(e) = recorded {
-        slog::error!(logger, "recording a job's outcome failed"; "job" => &job.id, "error" => e.to_string());
+    match recorded {
+        Err(e) => {
+            slog::error!(logger, "recording a job's outcome failed"; "job" => &job.id, "error" => e.to_string())
+        }
+        Ok(true) if finished => {
+            if let Some(url) = callback {
+                crate::callbacks::notify(state, &job.id, url);
+            }
+        }
+        Ok(_) => {}
     }
 }
 

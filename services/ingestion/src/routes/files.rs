@@ -160,6 +160,7 @@ pub async fn upload(
     let mut declared = None;
     let mut title = None;
     let mut tags = Vec::new();
+    let mut callback_url = None;
     while let Some(field) = form.next().await {
         let mut field = field.map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?;
         let name = field.name().unwrap_or_default().to_owned();
@@ -188,6 +189,10 @@ pub async fn upload(
                 title = Some(value);
             }
             "tags" => tags = parse_tags(&text_field(&mut field, "tags").await?)?,
+            "callback_url" => {
+                let raw = text_field(&mut field, "callback_url").await?;
+                callback_url = Some(crate::callbacks::validate(&state, raw.trim())?);
+            }
             other => {
                 return Err(invalid(
                     if other.is_empty() { "form" } else { other },
@@ -205,6 +210,7 @@ pub async fn upload(
         title,
         tags,
         url: None,
+        callback_url,
     };
     let request_id = req
         .headers()
@@ -284,6 +290,7 @@ pub(crate) async fn accept(
     }
 
     let outcome = pipeline::run_file(state, &owner, &input, &job.id, request_id.as_deref()).await;
+    let callback = input.callback_url.clone();
     let (id, w) = (job.id.clone(), worker.clone());
     let error = match outcome {
         Ok(ids) => {
@@ -298,6 +305,9 @@ pub(crate) async fn accept(
             let done = done
                 .await?
                 .ok_or_else(|| ApiError::internal("job vanished"))?;
+            if let Some(url) = callback {
+                crate::callbacks::notify(state, &done.id, url);
+            }
             return Ok(answer(StatusCode::CREATED, &done));
         }
         Err(e) => e,
@@ -308,10 +318,14 @@ pub(crate) async fn accept(
         .is_transient()
         .then(|| crate::worker::backoff(settings.retry_base_ms, 1));
     let message = error.to_string();
+    let finished = retry.is_none();
     state
         .db
         .write(move |conn| jobs::fail(conn, &id, &w, &message, retry))
         .await?;
+    if let (true, Some(url)) = (finished, callback) {
+        crate::callbacks::notify(state, &job.id, url);
+    }
     Err(match error {
         JobError::Format(e) => format_problem(&e),
         JobError::Content(ContentError::Unavailable(_) | ContentError::Credentials(_))

@@ -18,6 +18,8 @@ pub struct UrlIn {
     pub url: String,
     pub title: Option<String>,
     pub tags: Option<Vec<String>>,
+    /// Gets a signed POST of the job when it finishes.
+    pub callback_url: Option<String>,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
@@ -43,6 +45,11 @@ pub async fn import(
         }
     }
     let tags = body.tags.unwrap_or_default();
+    let callback_url = body
+        .callback_url
+        .as_deref()
+        .map(|u| crate::callbacks::validate(&state, u.trim()))
+        .transpose()?;
     if tags.len() > 50 {
         return Err(invalid("tags", "at most 50 tags"));
     }
@@ -66,6 +73,7 @@ pub async fn import(
         title: body.title.map(|t| t.trim().to_owned()),
         tags,
         url: Some(fetched.url),
+        callback_url,
     };
     let request_id = req
         .headers()

@@ -89,6 +89,15 @@ pub fn get(conn: &mut DbConnection, owner: &str, id: &str) -> Result<Option<Job>
         .optional()?)
 }
 
+/// A job by id, whoever owns it (internal use: callbacks).
+pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Job>, DbError> {
+    Ok(ingest_jobs::table
+        .find(id.to_owned())
+        .select(Job::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Newest first; `after` is the last id of the previous page.
 pub fn page(
     conn: &mut DbConnection,

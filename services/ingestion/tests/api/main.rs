@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod callbacks;
 mod conformance;
 mod documents;
 mod feeds;
