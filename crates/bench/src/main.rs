@@ -10,6 +10,9 @@
 //!       vectors, then GET /content/{id} req/s beside the same request through a
 //!       reference gateway to a static upstream, p99 at half that rate, search,
 //!       graph depth 3 and similarity search latencies
+//!   peermesh-bench ingest  <base-url> <secs> <conc>
+//!       small Markdown/HTML uploads per minute end to end, a 10 MiB PDF through the
+//!       synchronous path, a 100 MiB text file through the queue
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark tool: failing loudly is right
 
@@ -641,6 +644,172 @@ async fn bench_content(
     ));
 }
 
+/// A PDF with `pages` pages of Helvetica text (the same shape the ingestion tests
+/// build), about `bytes_per_page` bytes each.
+fn pdf(pages: usize, bytes_per_page: usize) -> Vec<u8> {
+    let line = "The quick brown fox jumps over the lazy dog. ";
+    let mut objects: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            (0..pages)
+                .map(|i| format!("{} 0 R", 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+    ];
+    for i in 0..pages {
+        let mut content = String::from("BT /F1 10 Tf 40 800 Td 12 TL ");
+        while content.len() < bytes_per_page {
+            content.push_str(&format!("({line}) Tj T* "));
+        }
+        content.push_str("ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ));
+    }
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+async fn upload(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> Option<(u16, Value)> {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str(mime)
+        .ok()?;
+    let resp = http
+        .post(format!("{base}/api/v1/ingest/files"))
+        .bearer_auth(token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status().as_u16();
+    Some((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usize) {
+    let user = register(&http, &base, "ingest").await;
+    let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
+    let words = Arc::new(vocabulary(5000));
+    let (h, t, w, b) = (http.clone(), token.clone(), words.clone(), base.clone());
+    let mut small = drive(secs, conc, move |worker| {
+        let (http, token, words, base) = (h.clone(), t.clone(), w.clone(), b.clone());
+        async move {
+            // Unique bytes every time (the same bytes would be answered from the first job).
+            let mut rng = Rng(rand_suffix() as u64 | 1);
+            let body = document(&mut rng, &words, 1500);
+            let (name, mime, bytes) = if worker % 2 == 0 {
+                ("note.md", "text/markdown", format!("# Note {}\n\n{body}\n", rng.next()).into_bytes())
+            } else {
+                ("page.html", "text/html", format!("<html><head><title>Page {}</title></head><body><p>{body}</p></body></html>", rng.next()).into_bytes())
+            };
+            matches!(upload(&http, &base, &token, name, mime, bytes).await, Some((201, _)))
+        }
+    })
+    .await;
+    small.report(&format!(
+        "POST /ingest/files, ~1.5 KB Markdown/HTML, processed in the request ({conc} clients)"
+    ));
+    println!(
+        "  = {:.0} documents/min end to end",
+        small.ok as f64 / small.secs * 60.0
+    );
+
+    let big_pdf = pdf(280, 35_000);
+    let size = big_pdf.len();
+    let started = Instant::now();
+    let answer = upload(&http, &base, &token, "big.pdf", "application/pdf", big_pdf).await;
+    println!(
+        "{:.1} MiB PDF (280 pages), synchronous: {:?} in {:.2} s",
+        size as f64 / 1048576.0,
+        answer.as_ref().map(|(s, _)| *s),
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut rng = Rng(7);
+    let mut text = String::with_capacity(100 * 1024 * 1024 + 4096);
+    while text.len() < 100 * 1024 * 1024 - 4096 {
+        text.push_str(&document(&mut rng, &words, 4000));
+        text.push_str("\n\n");
+    }
+    let size = text.len();
+    let started = Instant::now();
+    let answer = upload(
+        &http,
+        &base,
+        &token,
+        "huge.txt",
+        "text/plain",
+        text.into_bytes(),
+    )
+    .await;
+    let accepted = started.elapsed().as_secs_f64();
+    let job = answer
+        .as_ref()
+        .and_then(|(_, body)| body["job"]["id"].as_str().map(str::to_owned));
+    let mut status = String::from("not queued");
+    if let Some(job) = job {
+        loop {
+            let resp: Value = http
+                .get(format!("{base}/api/v1/ingest/jobs/{job}"))
+                .bearer_auth(&*token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap_or(Value::Null);
+            status = resp["status"].as_str().unwrap_or("?").to_owned();
+            if !matches!(status.as_str(), "queued" | "running")
+                || started.elapsed() > Duration::from_secs(600)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    println!(
+        "{:.1} MiB text through the queue: {:?} after {:.2} s (upload), {status} after {:.2} s",
+        size as f64 / 1048576.0,
+        answer.as_ref().map(|(s, _)| *s),
+        accepted,
+        started.elapsed().as_secs_f64()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -662,6 +831,7 @@ async fn main() {
             )
             .await;
         }
+        Some("ingest") => bench_ingest(client(), base, secs, conc).await,
         Some("content") => {
             let items: usize = arg(4, "100000").parse().unwrap();
             bench_content(

@@ -128,11 +128,12 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         title: "PeerMesh content API",
         logger,
         readiness,
-        // A body of the largest allowed size, JSON-escaped, plus the rest of the item.
+        // A body of the largest allowed size plus its (possibly overlapping) chunks,
+        // JSON-escaped, plus the rest of the item.
         json_limit: settings
             .server
             .json_limit_bytes
-            .max(settings.limits.max_body_bytes.saturating_mul(2) + 1024 * 1024),
+            .max(settings.limits.max_body_bytes.saturating_mul(3) + 1024 * 1024),
     };
     let state = AppState {
         db,

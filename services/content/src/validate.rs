@@ -6,7 +6,10 @@ use serde_json::Value;
 pub const MAX_TITLE_CHARS: usize = 500;
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_CHARS: usize = 64;
-pub const MAX_CHUNKS: usize = 10_000;
+/// Chunks one item may carry: a 100 MiB body in ~1 500-character chunks is ~70 000.
+pub const MAX_CHUNKS: usize = 200_000;
+/// Vectors one embeddings request may carry.
+pub const MAX_VECTORS: usize = 10_000;
 pub const MAX_URL_CHARS: usize = 2048;
 pub const MAX_FILENAME_CHARS: usize = 255;
 pub const MAX_SLUG_CHARS: usize = 64;

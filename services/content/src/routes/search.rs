@@ -145,10 +145,10 @@ pub async fn put_embeddings(
     let dims = input.vectors.first().map(|v| v.vector.len()).unwrap_or(0);
     if input.vectors.is_empty() {
         errors.add("vectors", "must hold at least one vector");
-    } else if input.vectors.len() > validate::MAX_CHUNKS {
+    } else if input.vectors.len() > validate::MAX_VECTORS {
         errors.add(
             "vectors",
-            format!("at most {} vectors", validate::MAX_CHUNKS),
+            format!("at most {} vectors", validate::MAX_VECTORS),
         );
     } else if dims == 0 || dims > MAX_DIMS {
         errors.add(
