@@ -83,6 +83,60 @@ fn answer(status: StatusCode, job: &Job) -> Answer {
     }
 }
 
+/// The multipart form of an upload, documented field by field in the OpenAPI
+/// document (paperclip's own `Multipart` documents one unnamed field).
+pub struct UploadForm(Multipart);
+
+impl actix_web::FromRequest for UploadForm {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(UploadForm(Multipart::new(
+            req.headers(),
+            payload.take(),
+        ))))
+    }
+}
+
+impl paperclip::v2::schema::Apiv2Schema for UploadForm {}
+
+impl paperclip::actix::OperationModifier for UploadForm {
+    fn update_parameter(op: &mut paperclip::v2::models::DefaultOperationRaw) {
+        use paperclip::v2::models::{DataType, Either, Parameter, ParameterIn};
+        for (name, data_type, required, description) in [
+            ("file", DataType::File, true, "the document"),
+            (
+                "title",
+                DataType::String,
+                false,
+                "1..500 characters; default: from the document",
+            ),
+            (
+                "tags",
+                DataType::String,
+                false,
+                "a comma-separated list or a JSON array",
+            ),
+            (
+                "callback_url",
+                DataType::String,
+                false,
+                "gets a signed POST when the job finishes",
+            ),
+        ] {
+            op.parameters.push(Either::Right(Parameter {
+                description: Some(description.into()),
+                in_: ParameterIn::FormData,
+                name: name.into(),
+                required,
+                data_type: Some(data_type),
+                ..Default::default()
+            }));
+        }
+    }
+}
+
 /// A client's file name, reduced to a safe base name for metadata.
 fn clean_filename(raw: &str) -> Option<String> {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -146,13 +200,18 @@ fn format_problem(e: &FormatError) -> ApiError {
 /// job and the content ids. Larger (up to `INGEST_MAX_BYTES`): 202 with the queued job
 /// and `Location`. The same bytes uploaded again by the same user: 200 with the
 /// earlier job and its content ids (202 while that job is still queued or running).
-#[api_v2_operation(summary = "Upload a file to ingest", tags(files))]
+#[api_v2_operation(
+    summary = "Upload a file to ingest",
+    tags(files),
+    consumes = "multipart/form-data"
+)]
 pub async fn upload(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
-    mut form: Multipart,
+    form: UploadForm,
 ) -> Result<Answer, ApiError> {
+    let UploadForm(mut form) = form;
     let owner = principal.subject().to_owned();
     let settings = &state.settings;
     let mut stored = None;
