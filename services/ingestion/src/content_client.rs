@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use peermesh_common::config::Secret;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 /// `INGEST_CONTENT_URL`, `INGEST_TOKEN_URL`, `INGEST_CLIENT_ID`, `INGEST_CLIENT_SECRET`.
@@ -68,6 +68,41 @@ pub struct NewItem {
     pub source: Value,
     pub metadata: Value,
     pub chunks: Vec<peermesh_chunking::Chunk>,
+}
+
+/// The JSON of `POST /api/v1/content`, borrowing the item.
+#[derive(serde::Serialize)]
+struct ItemBody<'a> {
+    title: &'a str,
+    body: &'a str,
+    kind: &'a str,
+    tags: &'a [String],
+    source: &'a Value,
+    metadata: &'a Value,
+    #[serde(serialize_with = "chunks_json")]
+    chunks: &'a [peermesh_chunking::Chunk],
+}
+
+fn chunks_json<S: serde::Serializer>(
+    chunks: &&[peermesh_chunking::Chunk],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::{SerializeMap, SerializeSeq};
+    let mut seq = s.serialize_seq(Some(chunks.len()))?;
+    for c in chunks.iter() {
+        struct One<'a>(&'a peermesh_chunking::Chunk);
+        impl serde::Serialize for One<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("text", &self.0.text)?;
+                m.serialize_entry("start", &self.0.start)?;
+                m.serialize_entry("end", &self.0.end)?;
+                m.end()
+            }
+        }
+        seq.serialize_element(&One(c))?;
+    }
+    seq.end()
 }
 
 pub struct ContentClient {
@@ -152,15 +187,19 @@ impl ContentClient {
         key: &str,
         request_id: Option<&str>,
     ) -> Result<String, ContentError> {
-        let body = json!({
-            "title": item.title,
-            "body": item.body,
-            "kind": item.kind,
-            "tags": item.tags,
-            "source": item.source,
-            "metadata": item.metadata,
-            "chunks": item.chunks.iter().map(|c| json!({"text": c.text, "start": c.start, "end": c.end})).collect::<Vec<_>>(),
-        });
+        // Serialised once, straight from the borrowed parts: a 100 MiB document is
+        // not copied into a JSON tree first.
+        let body = serde_json::to_vec(&ItemBody {
+            title: &item.title,
+            body: &item.body,
+            kind: &item.kind,
+            tags: &item.tags,
+            source: &item.source,
+            metadata: &item.metadata,
+            chunks: &item.chunks,
+        })
+        .map_err(|e| ContentError::Rejected(e.to_string()))?;
+        let body = bytes::Bytes::from(body);
         let url = format!(
             "{}/api/v1/content",
             self.settings.content_url.trim_end_matches('/')
@@ -174,7 +213,8 @@ impl ContentClient {
                 .bearer_auth(&token)
                 .header("x-on-behalf-of", owner)
                 .header("idempotency-key", key)
-                .json(&body);
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
             if let Some(id) = request_id {
                 req = req.header("x-request-id", id);
             }

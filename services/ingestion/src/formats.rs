@@ -315,7 +315,7 @@ fn tidy(text: &str) -> String {
 /// The text of a file of `format`.
 pub fn extract(
     format: Format,
-    text: &str,
+    text: String,
     bytes: &[u8],
     filename: Option<&str>,
 ) -> Result<Document, FormatError> {
@@ -326,16 +326,21 @@ pub fn extract(
     }
     let (title, body) = match format {
         Format::Text => {
-            let body = text.replace("\r\n", "\n");
+            // Taken over, not copied (it may be 100 MiB).
+            let body = if text.contains('\r') {
+                text.replace("\r\n", "\n")
+            } else {
+                text
+            };
             (first_line(&body), body)
         }
-        Format::Markdown => markdown(text),
-        Format::Html => html(text, &mut metadata),
-        Format::Json => json_text(text, &mut metadata)?,
-        Format::Csv => csv_text(text, &mut metadata)?,
+        Format::Markdown => markdown(&text),
+        Format::Html => html(&text, &mut metadata),
+        Format::Json => json_text(&text, &mut metadata)?,
+        Format::Csv => csv_text(&text, &mut metadata)?,
         Format::Pdf => pdf(bytes, &mut metadata)?,
         Format::Docx => docx(bytes, &mut metadata)?,
-        Format::Feed => feed(text, &mut metadata)?,
+        Format::Feed => feed(&text, &mut metadata)?,
     };
     let title = title
         .or_else(|| stem(filename))
@@ -713,7 +718,7 @@ mod tests {
         declared: Option<&str>,
     ) -> Result<Document, FormatError> {
         let (format, text) = detect(bytes, name, declared)?;
-        extract(format, &text, bytes, name)
+        extract(format, text, bytes, name)
     }
 
     #[test]

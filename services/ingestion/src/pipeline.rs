@@ -73,7 +73,14 @@ pub async fn run_file(
             meta.filename.as_deref(),
             meta.declared_type.as_deref(),
         )?;
-        let document = formats::extract(format, &text, &bytes, meta.filename.as_deref())?;
+        // Text formats need only the decoded text from here on: free the bytes first.
+        let bytes = if matches!(format, formats::Format::Pdf | formats::Format::Docx) {
+            bytes
+        } else {
+            drop(bytes);
+            Vec::new()
+        };
+        let document = formats::extract(format, text, &bytes, meta.filename.as_deref())?;
         drop(bytes);
         let chunks = peermesh_chunking::split_with_overlap(&document.text, chunk_chars, overlap);
         Ok::<_, FormatError>((document, chunks))
