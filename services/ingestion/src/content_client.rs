@@ -189,15 +189,22 @@ impl ContentClient {
     ) -> Result<String, ContentError> {
         // Serialised once, straight from the borrowed parts: a 100 MiB document is
         // not copied into a JSON tree first.
-        let body = serde_json::to_vec(&ItemBody {
-            title: &item.title,
-            body: &item.body,
-            kind: &item.kind,
-            tags: &item.tags,
-            source: &item.source,
-            metadata: &item.metadata,
-            chunks: &item.chunks,
-        })
+        // Sized up front: growing by doubling would hold two large buffers at once.
+        let text_bytes =
+            item.body.len() + item.chunks.iter().map(|c| c.text.len() + 48).sum::<usize>();
+        let mut body = Vec::with_capacity(text_bytes + text_bytes / 16 + 64 * 1024);
+        serde_json::to_writer(
+            &mut body,
+            &ItemBody {
+                title: &item.title,
+                body: &item.body,
+                kind: &item.kind,
+                tags: &item.tags,
+                source: &item.source,
+                metadata: &item.metadata,
+                chunks: &item.chunks,
+            },
+        )
         .map_err(|e| ContentError::Rejected(e.to_string()))?;
         let body = bytes::Bytes::from(body);
         let url = format!(
