@@ -104,6 +104,14 @@ async fn call(
     req.send().await.unwrap()
 }
 
+/// `POST {feed}/refresh` (202 with the poll job); waits for the job and returns it.
+async fn refresh(env: &Env, feed: &str, token: &str) -> Value {
+    let resp = call(env, Method::POST, &format!("{feed}/refresh"), token, None).await;
+    assert_eq!(resp.status(), 202);
+    let job = resp.json::<Value>().await.unwrap();
+    env.finished(job["id"].as_str().unwrap()).await
+}
+
 async fn items(env: &Env) -> Vec<Value> {
     env.content_get("/api/v1/content?limit=100").await["items"]
         .as_array()
@@ -191,13 +199,7 @@ async fn entries_become_items_once_and_new_ones_follow() {
     assert_eq!(first["source"]["url"], "https://blog.example/a1");
 
     // Nothing new: a conditional poll gets 304 and creates nothing.
-    let refresh = call(&env, Method::POST, &format!("{location}/refresh"), &t, None).await;
-    assert_eq!(refresh.status(), 202);
-    let job_id = refresh.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(env.finished(&job_id).await["status"], "succeeded");
+    assert_eq!(refresh(&env, &location, &t).await["status"], "succeeded");
     assert!(site.lock().unwrap().not_modified >= 1);
     assert_eq!(items(&env).await.len(), 2);
 
@@ -206,12 +208,7 @@ async fn entries_become_items_once_and_new_ones_follow() {
         .unwrap()
         .items
         .push(("a3".into(), "Third post".into(), "Plain text entry".into()));
-    let refresh = call(&env, Method::POST, &format!("{location}/refresh"), &t, None).await;
-    let job_id = refresh.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let job = env.finished(&job_id).await;
+    let job = refresh(&env, &location, &t).await;
     assert_eq!(job["content_ids"].as_array().unwrap().len(), 1, "{job}");
     let found = items(&env).await;
     assert_eq!(found.len(), 3);
@@ -225,12 +222,7 @@ async fn entries_become_items_once_and_new_ones_follow() {
 
     // A failing feed shows its error and is pushed back.
     site.lock().unwrap().broken = true;
-    let refresh = call(&env, Method::POST, &format!("{location}/refresh"), &t, None).await;
-    let job_id = refresh.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(env.finished(&job_id).await["status"], "failed");
+    assert_eq!(refresh(&env, &location, &t).await["status"], "failed");
     let feed: Value = call(&env, Method::GET, &location, &t, None)
         .await
         .json()
