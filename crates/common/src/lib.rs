@@ -9,6 +9,7 @@ pub mod health;
 pub mod http;
 pub mod jwt;
 pub mod logging;
+pub mod metrics;
 pub mod middleware;
 pub mod pagination;
 pub mod server;

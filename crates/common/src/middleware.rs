@@ -12,6 +12,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use slog::Logger;
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -44,6 +45,7 @@ pub fn new_request_id() -> String {
 /// [`crate::server`], which captures the service's root logger.
 pub async fn request_context(
     logger: Logger,
+    metrics: Metrics,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
@@ -74,13 +76,20 @@ pub async fn request_context(
     }
 
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let latency_ms = elapsed * 1000.0;
     let subject = res
         .request()
         .extensions()
         .get::<AccessSubject>()
         .map(|s| s.0.clone());
     let request = res.request();
+    metrics.observe(
+        request.method(),
+        request.match_pattern().as_deref(),
+        status,
+        elapsed,
+    );
     slog::info!(req_logger, "request";
         "method" => request.method().as_str(),
         "path" => request.path(),

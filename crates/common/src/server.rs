@@ -18,6 +18,7 @@ use crate::config::ServerSettings;
 use crate::error::ApiError;
 use crate::health::{self, Readiness};
 use crate::http::configure_extractors;
+use crate::metrics::{self, Metrics};
 use crate::middleware::request_context;
 
 /// What `app()` needs to know about a service.
@@ -30,6 +31,7 @@ pub struct AppContext {
     pub title: &'static str,
     pub logger: Logger,
     pub readiness: Readiness,
+    pub metrics: Metrics,
     pub json_limit: usize,
 }
 
@@ -63,6 +65,7 @@ pub fn app(
     >,
 > {
     let logger = ctx.logger.clone();
+    let recorder = ctx.metrics.clone();
     let spec_path = format!("{}/openapi.json", ctx.prefix);
     let docs_path = format!("{}/docs", ctx.prefix);
     let spec = DefaultApiRaw {
@@ -77,10 +80,13 @@ pub fn app(
 
     App::new()
         .wrap(from_fn(move |req, next| {
-            request_context(logger.clone(), req, next)
+            request_context(logger.clone(), recorder.clone(), req, next)
         }))
         .configure(|cfg| configure_extractors(cfg, ctx.json_limit))
         .app_data(aweb::Data::new(ctx.readiness.clone()))
+        .app_data(aweb::Data::new(ctx.metrics.clone()))
+        // For the operators' scraper on the service's own port; the gateway never routes it.
+        .route("/metrics", aweb::get().to(metrics::handler))
         .service(
             aweb::resource(format!("{docs_path}/{{filename:.*}}"))
                 .guard(guard::fn_guard(unknown_swagger_file))

@@ -31,7 +31,12 @@ macro_rules! app {
         test::init_service(
             App::new()
                 .wrap(actix_web::middleware::from_fn(|req, next| {
-                    request_context(peermesh_common::logging::discard(), req, next)
+                    request_context(
+                        peermesh_common::logging::discard(),
+                        peermesh_common::metrics::Metrics::new("test").unwrap(),
+                        req,
+                        next,
+                    )
                 }))
                 .configure(|cfg| configure_extractors(cfg, 64))
                 .route("/notes", web::post().to(create))

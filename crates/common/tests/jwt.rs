@@ -345,6 +345,7 @@ async fn principal_extractor_answers_401_problems() {
             .wrap(actix_web::middleware::from_fn(|req, next| {
                 peermesh_common::middleware::request_context(
                     peermesh_common::logging::discard(),
+                    peermesh_common::metrics::Metrics::new("test").unwrap(),
                     req,
                     next,
                 )

@@ -244,6 +244,37 @@ impl Db {
         (state.connections, state.idle_connections)
     }
 
+    /// Publishes the pool's state (`db_pool_connections{state=open|idle|in_use|max}`),
+    /// read at every scrape.
+    pub fn register_metrics(
+        &self,
+        metrics: &peermesh_common::metrics::Metrics,
+    ) -> Result<(), peermesh_common::metrics::MetricsError> {
+        let gauge = metrics.gauge(
+            "db_pool_connections",
+            "Database pool connections: open, idle, in use, and the pool's maximum",
+            &["state"],
+        )?;
+        let pool = self.pool.clone();
+        metrics.on_scrape(move || {
+            let state = pool.state();
+            let max = pool.max_size();
+            let gauge = gauge.clone();
+            async move {
+                let in_use = state.connections.saturating_sub(state.idle_connections);
+                for (label, value) in [
+                    ("open", state.connections),
+                    ("idle", state.idle_connections),
+                    ("in_use", in_use),
+                    ("max", max),
+                ] {
+                    gauge.with_label_values(&[label]).set(i64::from(value));
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Applies pending migrations; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let mut conn = self.pool.get()?;

@@ -41,12 +41,14 @@ async fn the_gateway_answers_its_own_errors_as_problems() {
     let stack = spawn_stack().await;
     let body = assert_problem(stack.client.get("/nowhere").await, 404, "not_found").await;
     assert!(body["detail"].as_str().unwrap().contains("/nowhere"));
-    assert_problem(
-        stack.client.get("/api/v1/content/metrics").await,
-        404,
-        "not_found",
-    )
-    .await;
+    // Metrics are for the operators' scraper on each service's port, never public.
+    for path in [
+        "/metrics",
+        "/api/v1/content/metrics",
+        "/api/v1/auth/metrics",
+    ] {
+        assert_problem(stack.client.get(path).await, 404, "not_found").await;
+    }
 
     // 10 MiB is the ordinary body limit: one byte more is refused at the gateway.
     let big = vec![b'a'; 10 * 1024 * 1024 + 1];

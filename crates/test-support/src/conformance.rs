@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::client::{assert_problem, TestClient};
+use crate::metrics::{scrape, Scrape};
 use crate::spawn::{jwks_url, spawn_auth, Verifier};
 
 /// `/health` and `/ready` answer 200 JSON with a request id, at the root and under the prefix.
@@ -209,4 +210,67 @@ pub async fn verifier_conformance(service: Verifier) {
     health_and_ready(&app.client, prefix, service.name()).await;
     request_ids(&app.client, prefix).await;
     errors_are_problems(&app.client, prefix).await;
+    metrics_exposed(&app.client, prefix, service.name()).await;
+}
+
+/// `GET /metrics` (the service's own port only) counts requests by route pattern and
+/// status — never by raw path — and reports the database pool and the process.
+pub async fn metrics_exposed(client: &TestClient, prefix: &str, service: &str) {
+    let health = format!("{prefix}/health");
+    let before = scrape(client).await;
+    for _ in 0..3 {
+        assert_eq!(client.get(&health).await.status(), 200);
+    }
+    let stray = format!("{prefix}/no-such-route/at/all/metrics-probe");
+    assert_eq!(client.get(&stray).await.status(), 404);
+    let after: Scrape = scrape(client).await;
+
+    let labels = [
+        ("service", service),
+        ("method", "GET"),
+        ("route", health.as_str()),
+        ("status", "200"),
+    ];
+    let counted = after
+        .value("peermesh_http_requests_total", &labels)
+        .unwrap_or(0.0)
+        - before
+            .value("peermesh_http_requests_total", &labels)
+            .unwrap_or(0.0);
+    assert_eq!(counted, 3.0, "{}", after.text);
+    let latency = after
+        .value("peermesh_http_request_duration_seconds_count", &labels)
+        .unwrap_or(0.0);
+    assert!(latency >= 3.0, "{}", after.text);
+    assert!(
+        after
+            .value(
+                "peermesh_http_requests_total",
+                &[("route", "unmatched"), ("status", "404")]
+            )
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        after.text
+    );
+    assert!(
+        !after.text.contains("metrics-probe"),
+        "a raw path became a label"
+    );
+    assert!(
+        after
+            .value("peermesh_db_pool_connections", &[("state", "max")])
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        after.text
+    );
+    assert!(
+        after
+            .value("peermesh_process_resident_memory_bytes", &[])
+            .is_some_and(|n| n > 0.0),
+        "{}",
+        after.text
+    );
+    // Not under the public prefix: only the operators' scraper reaches it.
+    let public = client.get(&format!("{prefix}/metrics")).await;
+    assert!(public.status().is_client_error(), "{}", public.status());
 }

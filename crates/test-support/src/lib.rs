@@ -11,6 +11,7 @@ pub mod conformance;
 pub mod db;
 pub mod gateway;
 pub mod keys;
+pub mod metrics;
 pub mod spawn;
 
 pub use client::TestClient;

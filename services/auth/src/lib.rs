@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod password;
 pub mod routes;
 pub mod schema;
@@ -210,7 +211,10 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         window: hour,
         lockout: hour,
     };
+    let registry = peermesh_common::metrics::Metrics::new(SERVICE)?;
+    db.register_metrics(&registry)?;
     let state = AppState {
+        metrics: metrics::AuthMetrics::register(&registry)?,
         mailer: mail::Mailer::new(&settings.mail, logger.clone())?,
         mail_policy: Arc::new(routes::email::MailPolicy {
             app_url: auth.public_app_url.clone(),
@@ -258,6 +262,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         title: "PeerMesh auth API",
         logger,
         readiness,
+        metrics: registry,
         json_limit: settings.server.json_limit_bytes,
     };
     let validator = actix_web::web::Data::new(validator);
@@ -297,6 +302,7 @@ pub struct AppState {
     pub ip_limit: Limit,
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     pub mailer: mail::Mailer,
+    pub metrics: metrics::AuthMetrics,
     pub mail_policy: Arc<routes::email::MailPolicy>,
     pub logger: Logger,
 }

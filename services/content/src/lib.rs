@@ -122,12 +122,15 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let readiness = Readiness::new(SERVICE)
         .with_check("database", db.ready_check())
         .with_check("jwks", validator.ready_check());
+    let metrics = peermesh_common::metrics::Metrics::new(SERVICE)?;
+    db.register_metrics(&metrics)?;
     let ctx = AppContext {
         service: SERVICE,
         prefix: PREFIX,
         title: "PeerMesh content API",
         logger,
         readiness,
+        metrics,
         // A body of the largest allowed size plus its (possibly overlapping) chunks,
         // JSON-escaped, plus the rest of the item.
         json_limit: settings

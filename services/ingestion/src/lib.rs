@@ -6,6 +6,7 @@ pub mod content_client;
 pub mod feeds;
 pub mod fetch;
 pub mod formats;
+pub mod metrics;
 pub mod pipeline;
 pub mod routes;
 pub mod schema;
@@ -16,6 +17,7 @@ use diesel_migrations::embed_migrations;
 use peermesh_common::config::{self, ServerSettings};
 use peermesh_common::health::Readiness;
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
+use peermesh_common::metrics::Metrics;
 use peermesh_common::server::{AppContext, Application, HasServerSettings, StartupError};
 use peermesh_db::{Db, Migrations};
 use serde::Deserialize;
@@ -202,7 +204,10 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let readiness = Readiness::new(SERVICE)
         .with_check("database", db.ready_check())
         .with_check("jwks", validator.ready_check());
+    let registry = Metrics::new(SERVICE)?;
+    db.register_metrics(&registry)?;
     let state = AppState {
+        metrics: metrics::IngestMetrics::register(&registry, &db)?,
         db,
         blobs,
         content: std::sync::Arc::new(content_client::ContentClient::new(
@@ -232,6 +237,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         title: "PeerMesh ingestion API",
         logger,
         readiness,
+        metrics: registry,
         json_limit: settings.server.json_limit_bytes,
     };
     let routes: fn(&mut paperclip::actix::web::ServiceConfig) = if ingest.runs_api() {
@@ -256,6 +262,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    pub metrics: metrics::IngestMetrics,
     pub blobs: blobs::Blobs,
     pub content: std::sync::Arc<content_client::ContentClient>,
     pub fetcher: fetch::Fetcher,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::TimeDelta;
 use peermesh_common::health::Readiness;
 
+use crate::metrics::Outcome;
 use crate::pipeline::{self, FileInput, JobError};
 use crate::store::jobs::{self, Job};
 use crate::AppState;
@@ -137,7 +138,10 @@ async fn work(
             .write(move |conn| jobs::release(conn, &id, &worker))
             .await
         {
-            Ok(()) => slog::info!(logger, "job handed back at shutdown"; "job" => &job.id),
+            Ok(()) => {
+                state.metrics.record(&job.kind, Outcome::Released);
+                slog::info!(logger, "job handed back at shutdown"; "job" => &job.id)
+            }
             Err(e) => slog::error!(logger, "handing a job back failed; its lease will lapse";
                 "job" => &job.id, "error" => e.to_string()),
         }
@@ -151,6 +155,7 @@ async fn work(
     let recorded = match outcome {
         Ok(ids) => {
             slog::info!(logger, "job succeeded"; "job" => &job.id, "items" => ids.len());
+            state.metrics.record(&job.kind, Outcome::Succeeded);
             state
                 .db
                 .write(move |conn| jobs::succeed(conn, &id, &worker, &ids))
@@ -163,6 +168,7 @@ async fn work(
                 "retrying" => retry.is_some(), "error" => e.to_string());
             let message = e.to_string();
             finished = retry.is_none();
+            state.metrics.record(&job.kind, Outcome::failure(finished));
             state
                 .db
                 .write(move |conn| jobs::fail(conn, &id, &worker, &message, retry))

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::{tokens_for, user_agent, NoStore, TokensOut};
 use crate::domain::{parse_display_name, Email};
 use crate::error::AuthError;
+use crate::metrics::Grant;
 use crate::password::check_new_password;
 use crate::store::sessions::{self, Refresh};
 use crate::store::{throttle, users};
@@ -76,7 +77,7 @@ pub async fn register(
         })?;
     state.mailer.send(mail);
     Ok(NoStore(
-        tokens_for(&state, &user, &family, refresh, Vec::new()).await?,
+        tokens_for(&state, &user, &family, refresh, Vec::new(), Grant::Register).await?,
     ))
 }
 
@@ -163,7 +164,7 @@ pub async fn login(
         .await
         .map_err(AuthError::from)?;
     Ok(NoStore(
-        tokens_for(&state, &user, &family, refresh, identities).await?,
+        tokens_for(&state, &user, &family, refresh, identities, Grant::Password).await?,
     ))
 }
 
@@ -198,10 +199,13 @@ pub async fn refresh(
         .map_err(AuthError::from)?;
     match outcome {
         Refresh::Issued { family, user } => Ok(NoStore(
-            tokens_for(&state, &user, &family, refresh, identities).await?,
+            tokens_for(&state, &user, &family, refresh, identities, Grant::Refresh).await?,
         )),
         Refresh::Refused(reason) => Err(AuthError::InvalidRefreshToken(reason).into()),
-        Refresh::Reused => Err(AuthError::RefreshReused.into()),
+        Refresh::Reused => {
+            state.metrics.reuse_detected();
+            Err(AuthError::RefreshReused.into())
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use peermesh_common::ApiError;
 use serde::Serialize;
 
 use crate::error::AuthError;
+use crate::metrics::Grant;
 use crate::store::sessions::Family;
 use crate::store::users::User;
 use crate::store::{self, rfc3339};
@@ -100,6 +101,7 @@ pub async fn tokens_for(
     family: &Family,
     refresh_token: String,
     identities: Vec<String>,
+    grant: Grant,
 ) -> Result<TokensOut, AuthError> {
     let access_token = state
         .issuer
@@ -111,6 +113,7 @@ pub async fn tokens_for(
         )
         .await
         .map_err(AuthError::Internal)?;
+    state.metrics.issued(grant);
     Ok(TokensOut {
         user: UserOut::new(user, identities),
         access_token,

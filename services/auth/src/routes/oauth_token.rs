@@ -11,6 +11,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq as _;
 
 use super::NoStore;
+use crate::metrics::Grant;
 use crate::store::clients;
 use crate::tokens::secret_hash;
 use crate::AppState;
@@ -181,6 +182,7 @@ pub async fn token(
         )
         .await
         .map_err(ApiError::internal)?;
+    state.metrics.issued(Grant::ClientCredentials);
     Ok(NoStore(ClientTokenOut {
         access_token,
         token_type: "Bearer".into(),

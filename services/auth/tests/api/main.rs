@@ -9,4 +9,5 @@ mod conformance;
 mod db;
 mod jwks;
 mod mail;
+mod metrics;
 mod sessions;

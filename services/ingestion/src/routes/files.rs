@@ -14,6 +14,7 @@ use super::jobs::JobOut;
 use crate::blobs::BlobError;
 use crate::content_client::ContentError;
 use crate::formats::{self, FormatError};
+use crate::metrics::Outcome;
 use crate::pipeline::{self, FileInput, JobError};
 use crate::store::jobs::{self, Job};
 use crate::{AppState, PREFIX};
@@ -353,6 +354,7 @@ pub(crate) async fn accept(
     let (id, w) = (job.id.clone(), worker.clone());
     let error = match outcome {
         Ok(ids) => {
+            state.metrics.record(&job.kind, Outcome::Succeeded);
             state
                 .db
                 .write(move |conn| jobs::succeed(conn, &id, &w, &ids))
@@ -378,6 +380,7 @@ pub(crate) async fn accept(
         .then(|| crate::worker::backoff(settings.retry_base_ms, 1));
     let message = error.to_string();
     let finished = retry.is_none();
+    state.metrics.record(&job.kind, Outcome::failure(finished));
     state
         .db
         .write(move |conn| jobs::fail(conn, &id, &w, &message, retry))

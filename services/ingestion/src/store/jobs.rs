@@ -363,3 +363,12 @@ pub fn remember_file(
         .execute(conn)?;
     Ok(())
 }
+
+/// Jobs waiting and running, by status (the queue's depth, for metrics).
+pub fn depth(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(ingest_jobs::table
+        .filter(ingest_jobs::status.eq_any([QUEUED, RUNNING]))
+        .group_by(ingest_jobs::status)
+        .select((ingest_jobs::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}

@@ -7,5 +7,6 @@ mod conformance;
 mod documents;
 mod feeds;
 mod files;
+mod metrics;
 mod process;
 mod urls;

@@ -1,0 +1,64 @@
+//! Token issuance and reuse detection show in `/metrics`.
+
+use peermesh_test_support::auth::{
+    auth_with_admin, login, register, service_token, unique_email, PASSWORD,
+};
+use peermesh_test_support::metrics::scrape;
+use serde_json::json;
+
+fn issued(text: &peermesh_test_support::metrics::Scrape, grant: &str) -> f64 {
+    text.value("peermesh_auth_tokens_issued_total", &[("grant", grant)])
+        .unwrap_or(0.0)
+}
+
+#[actix_web::test]
+async fn tokens_issued_are_counted_by_grant_and_reuse_is_counted() {
+    let (app, admin) = auth_with_admin(&[("REFRESH_GRACE_SECS", "0".into())]).await;
+    let before = scrape(&app.client).await;
+
+    let email = unique_email("metrics");
+    let user = register(&app.client, &email).await;
+    login(&app.client, &email, PASSWORD).await;
+    login(&app.client, &email, PASSWORD).await;
+    let refresh = |token: String| {
+        let client = &app.client;
+        async move {
+            client
+                .post_json("/api/v1/auth/refresh", &json!({"refresh_token": token}))
+                .await
+        }
+    };
+    assert_eq!(refresh(user.refresh_token.clone()).await.status(), 200);
+    // The rotated token again, with no grace window: reuse, the session is revoked.
+    assert_eq!(refresh(user.refresh_token.clone()).await.status(), 401);
+    service_token(&app.client, &admin, &["content:write"]).await;
+    // A wrong password issues nothing.
+    let wrong = app
+        .client
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": "not the password"}),
+        )
+        .await;
+    assert_eq!(wrong.status(), 401);
+
+    let after = scrape(&app.client).await;
+    for (grant, n) in [
+        ("register", 1.0),
+        ("password", 2.0),
+        ("refresh", 1.0),
+        ("client_credentials", 1.0),
+    ] {
+        assert_eq!(
+            issued(&after, grant) - issued(&before, grant),
+            n,
+            "{grant}: {}",
+            after.text
+        );
+    }
+    let reuse = |s: &peermesh_test_support::metrics::Scrape| {
+        s.value("peermesh_auth_refresh_reuse_total", &[])
+            .unwrap_or(0.0)
+    };
+    assert_eq!(reuse(&after) - reuse(&before), 1.0, "{}", after.text);
+}
