@@ -78,7 +78,11 @@ impl Gateway {
                 slot.1 = (*value).to_owned();
             }
         }
-        let gateway = render(&read("gateway.conf.template"), &vars);
+        // Fixed addresses: the static upstreams, then the routes (one http-level file).
+        let gateway = render(
+            &(read("upstreams-static.conf.template") + &read("gateway.conf.template")),
+            &vars,
+        );
         let is_root = Command::new("id")
             .arg("-u")
             .output()

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod mail;
 pub mod metrics;
 pub mod password;
+pub mod provision;
 pub mod routes;
 pub mod schema;
 pub mod store;
@@ -60,6 +61,8 @@ pub struct AuthSettings {
     pub refresh_grace_secs: i64,
     /// This account (once registered) gets the admin role at start-up.
     pub bootstrap_admin_email: Option<String>,
+    /// JSON file of service clients to create or update at start-up (see `provision`).
+    pub clients_file: Option<String>,
     #[serde(default = "default_account_failures")]
     pub login_max_failures_per_account: i32,
     #[serde(default = "default_ip_failures")]
@@ -196,6 +199,16 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             slog::info!(logger, "bootstrap admin ensured");
         } else {
             slog::warn!(logger, "bootstrap admin has no account yet; it gets the admin role at the next start after it registers (or run `peermesh-auth promote-admin`)");
+        }
+    }
+    if let Some(path) = auth.clients_file.as_deref().filter(|p| !p.is_empty()) {
+        for (id, outcome) in provision::clients_from_file(&db, path).await? {
+            match outcome {
+                provision::Provisioned::Revoked => slog::warn!(logger,
+                    "a client of AUTH_CLIENTS_FILE was revoked by an admin and stays revoked"; "client" => id),
+                outcome => slog::info!(logger, "service client provisioned";
+                    "client" => id, "outcome" => format!("{outcome:?}")),
+            }
         }
     }
 

@@ -77,3 +77,91 @@ async fn promote_admin_and_create_client_from_the_command_line() {
         "content:act_as content:write"
     );
 }
+
+async fn client_token(
+    app: &peermesh_test_support::spawn::Spawned,
+    id: &str,
+    secret: &str,
+) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::POST, "/api/v1/auth/token")
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn clients_declared_in_a_file_are_created_at_start_and_rotated_by_editing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clients.json");
+    let declare = |secret: &str, scopes: &[&str]| {
+        let body = serde_json::json!([{"id": "ingestion", "secret": secret, "scopes": scopes}]);
+        std::fs::write(&file, body.to_string()).unwrap();
+    };
+    let first_secret = "s".repeat(40);
+    declare(&first_secret, &["content:write", "content:act_as"]);
+    let setting = [("CLIENTS_FILE", file.display().to_string())];
+
+    let app = spawn_auth(&setting).await;
+    let resp = client_token(&app, "ingestion", &first_secret).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["scope"],
+        "content:act_as content:write"
+    );
+    let db = app.stop_keep_db().await;
+
+    // A new secret and fewer scopes in the file: the next start applies them.
+    let second_secret = "t".repeat(40);
+    declare(&second_secret, &["content:write"]);
+    let app = spawn_auth_on(db, &setting).await;
+    assert_eq!(
+        client_token(&app, "ingestion", &first_secret)
+            .await
+            .status(),
+        401
+    );
+    let resp = client_token(&app, "ingestion", &second_secret).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["scope"],
+        "content:write"
+    );
+    let db = app.stop_keep_db().await;
+
+    // A file the service cannot use stops it at start-up, saying why.
+    for (bad, reason) in [
+        (
+            r#"[{"id": "x", "secret": "short", "scopes": ["content:write"]}]"#,
+            "at least 32",
+        ),
+        (
+            r#"[{"id": "no spaces", "secret": "ssssssssssssssssssssssssssssssssssss", "scopes": ["content:write"]}]"#,
+            "client id",
+        ),
+        (
+            r#"[{"id": "x", "secret": "ssssssssssssssssssssssssssssssssssss", "scopes": ["root"]}]"#,
+            "scope",
+        ),
+        (r#"{"id": "x"}"#, "not a list"),
+    ] {
+        std::fs::write(&file, bad).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_peermesh-auth"))
+            .env_clear()
+            .env("AUTH_DATABASE_URL", db.url())
+            .env("AUTH_SIGNING_KEY_FILE", &keys::rsa_key().path)
+            .env("AUTH_PORT", "0")
+            .env("AUTH_CLIENTS_FILE", &file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            log.contains("AUTH_CLIENTS_FILE") && log.contains(reason),
+            "{bad}: {log}"
+        );
+        assert!(!log.contains("ssssssss"), "a secret reached the log: {log}");
+    }
+}
