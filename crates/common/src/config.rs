@@ -106,6 +106,11 @@ pub struct ServerSettings {
     /// Largest JSON body accepted, in bytes.
     #[serde(default = "default_json_limit")]
     pub json_limit_bytes: usize,
+    /// On SQLite, refuse to start while another process of the same kind uses the
+    /// database file. The container images set it: SQLite mode runs one replica per
+    /// service, PostgreSQL mode scales.
+    #[serde(default)]
+    pub sqlite_single_instance: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -197,6 +197,10 @@ pub struct Db {
     pool: DbPool,
     backend: Backend,
     migrations: &'static Migrations,
+    /// The SQLite file, when that is the backend.
+    sqlite_path: Option<String>,
+    /// Single-instance locks held for the life of the process.
+    instance_locks: std::sync::Arc<std::sync::Mutex<Vec<std::fs::File>>>,
 }
 
 impl Db {
@@ -221,6 +225,10 @@ impl Db {
             conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
         }
         let backend = target.backend();
+        let sqlite_path = match &target {
+            DbTarget::Sqlite(path) => Some(path.clone()),
+            DbTarget::Postgres(_) => None,
+        };
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
@@ -231,7 +239,42 @@ impl Db {
             pool,
             backend,
             migrations,
+            sqlite_path,
+            instance_locks: Default::default(),
         })
+    }
+
+    /// On SQLite, makes this process the only `kind` (e.g. `content`, `worker`) using
+    /// the file, by an exclusive lock on `<file>.<kind>.lock` held until exit; a second
+    /// one is refused with the reason. Nothing to do on PostgreSQL, which scales.
+    pub fn hold_single_instance(&self, kind: &str) -> Result<(), DbError> {
+        let Some(path) = &self.sqlite_path else {
+            return Ok(());
+        };
+        let lock_path = format!("{path}.{kind}.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| DbError::Connect(format!("opening {lock_path}: {e}")))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(DbError::Connect(format!(
+                    "another {kind} process already uses {path} ({lock_path} is locked): \
+                     SQLite mode runs one replica per service; use PostgreSQL to scale"
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(DbError::Connect(format!("locking {lock_path}: {e}")))
+            }
+        }
+        self.instance_locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(file);
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -372,15 +415,23 @@ where
 }
 
 /// Opens a service's database from its settings and applies its migrations unless
-/// they are switched off (`<PREFIX>RUN_MIGRATIONS=false`).
+/// they are switched off (`<PREFIX>RUN_MIGRATIONS=false`). With
+/// `<PREFIX>SQLITE_SINGLE_INSTANCE=true`, the process must be the only one of each of
+/// `kinds` on a SQLite file (see [`Db::hold_single_instance`]).
 pub fn open(
     settings: &peermesh_common::config::ServerSettings,
     default_url: &str,
     migrations: &'static Migrations,
+    kinds: &[&str],
     logger: &slog::Logger,
 ) -> Result<Db, DbError> {
     let url = settings.database_url_or(default_url);
     let db = Db::connect(&url, settings.db_pool_size, migrations)?;
+    if settings.sqlite_single_instance {
+        for kind in kinds {
+            db.hold_single_instance(kind)?;
+        }
+    }
     slog::info!(logger, "database connected"; "backend" => format!("{:?}", db.backend()));
     if settings.run_migrations {
         let applied = db.migrate()?;

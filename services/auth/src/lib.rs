@@ -187,7 +187,13 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     slog::info!(logger, "signing key loaded";
         "kid" => keys.current_kid(), "alg" => format!("{:?}", keys.algorithm()),
         "published" => keys.jwks().keys.len());
-    let db = peermesh_db::open(&settings.server, DEFAULT_DATABASE_URL, &MIGRATIONS, &logger)?;
+    let db = peermesh_db::open(
+        &settings.server,
+        DEFAULT_DATABASE_URL,
+        &MIGRATIONS,
+        &[SERVICE],
+        &logger,
+    )?;
     if let Some(email) = &auth.bootstrap_admin_email {
         let email = domain::Email::parse(email)
             .map_err(|e| format!("AUTH_BOOTSTRAP_ADMIN_EMAIL {}", e.message))?

@@ -115,7 +115,13 @@ impl HasServerSettings for Settings {
 
 /// Opens the database, prepares token validation and starts listening.
 pub async fn build(settings: Settings, logger: Logger) -> Result<Application, StartupError> {
-    let db = peermesh_db::open(&settings.server, DEFAULT_DATABASE_URL, &MIGRATIONS, &logger)?;
+    let db = peermesh_db::open(
+        &settings.server,
+        DEFAULT_DATABASE_URL,
+        &MIGRATIONS,
+        &[SERVICE],
+        &logger,
+    )?;
     let validator = JwtValidator::new(settings.jwt.clone())?;
     let listener = peermesh_common::server::bind(&settings.server, DEFAULT_PORT)?;
 

@@ -195,7 +195,19 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     if ingest.sync_max_bytes > ingest.max_bytes {
         return Err("INGEST_SYNC_MAX_BYTES must not exceed INGEST_MAX_BYTES".into());
     }
-    let db = peermesh_db::open(&settings.server, DEFAULT_DATABASE_URL, &MIGRATIONS, &logger)?;
+    // One API and one worker process may share a SQLite file (they do in compose).
+    let kinds: &[&str] = match ingest.role.as_str() {
+        "api" => &["ingestion-api"],
+        "worker" => &["ingestion-worker"],
+        _ => &["ingestion-api", "ingestion-worker"],
+    };
+    let db = peermesh_db::open(
+        &settings.server,
+        DEFAULT_DATABASE_URL,
+        &MIGRATIONS,
+        kinds,
+        &logger,
+    )?;
     let blobs = blobs::Blobs::open(&ingest.blob_dir)
         .map_err(|e| format!("INGEST_BLOB_DIR {}: {e}", ingest.blob_dir))?;
     let validator = JwtValidator::new(settings.jwt.clone())?;

@@ -23,22 +23,29 @@ fn black_hole() -> u16 {
     port
 }
 
-/// A worker process on the test's ingestion database whose content service hangs.
-fn hung_worker(env: &Env, hole: u16, lease_secs: u32) -> Child {
+/// The ingestion binary in `role` on the test's ingestion database.
+fn ingestion_process(env: &Env, role: &str) -> Command {
     let blobs = std::env::temp_dir().join("peermesh-test-blobs");
-    Command::new(env!("CARGO_BIN_EXE_peermesh-ingestion"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_peermesh-ingestion"));
+    command
         .env_clear()
         .env("INGEST_DATABASE_URL", env.ingest.db.url())
-        .env("INGEST_ROLE", "worker")
+        .env("INGEST_ROLE", role)
         .env("INGEST_PORT", "0")
         .env("INGEST_WORKER_COUNT", "1")
         .env("INGEST_JWKS_URL", jwks_url(&env.auth))
+        .env("INGEST_BLOB_DIR", blobs)
+        .env("INGEST_POLL_MS", "50");
+    command
+}
+
+/// A worker process on the test's ingestion database whose content service hangs.
+fn hung_worker(env: &Env, hole: u16, lease_secs: u32) -> Child {
+    ingestion_process(env, "worker")
         .env("INGEST_CONTENT_URL", format!("http://127.0.0.1:{hole}"))
         .env("INGEST_TOKEN_URL", &env.settings["TOKEN_URL"])
         .env("INGEST_CLIENT_ID", &env.settings["CLIENT_ID"])
         .env("INGEST_CLIENT_SECRET", &env.settings["CLIENT_SECRET"])
-        .env("INGEST_BLOB_DIR", blobs)
-        .env("INGEST_POLL_MS", "50")
         .env("INGEST_DRAIN_SECS", "1")
         .env("INGEST_JOB_LEASE_SECS", lease_secs.to_string())
         .stdout(Stdio::null())
@@ -134,4 +141,61 @@ async fn sigterm_hands_the_job_back_and_sigkill_leaves_it_to_the_lease() {
             .len(),
         1
     );
+}
+
+/// Waits up to `secs` for the process to exit; `None` while it keeps running.
+fn exited_within(child: &mut Child, secs: u64) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[actix_web::test]
+async fn on_sqlite_one_api_and_one_worker_process_may_share_the_database_and_no_more() {
+    let single = ("SQLITE_SINGLE_INSTANCE", "true".into());
+    // This test's own ingestion API holds the API lock.
+    let env = stack(None, true, &[("ROLE", "api".into()), single]).await;
+    let start = |role: &str| {
+        ingestion_process(&env, role)
+            .env("INGEST_SQLITE_SINGLE_INSTANCE", "true")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut worker = start("worker");
+    assert!(
+        exited_within(&mut worker, 2).is_none(),
+        "the first worker must run"
+    );
+
+    let sqlite = env.ingest.db.url().starts_with("sqlite");
+    for role in ["worker", "api"] {
+        let mut extra = start(role);
+        if sqlite {
+            let status = exited_within(&mut extra, 20).expect("a second process is refused");
+            assert!(!status.success());
+            let mut log = String::new();
+            std::io::Read::read_to_string(&mut extra.stdout.take().unwrap(), &mut log).unwrap();
+            assert!(
+                log.contains("SQLite mode runs one replica per service"),
+                "{role}: {log}"
+            );
+        } else {
+            // PostgreSQL scales: a second process of each kind runs.
+            assert!(
+                exited_within(&mut extra, 2).is_none(),
+                "{role} on PostgreSQL"
+            );
+            extra.kill().unwrap();
+            extra.wait().unwrap();
+        }
+    }
+    worker.kill().unwrap();
+    worker.wait().unwrap();
 }
