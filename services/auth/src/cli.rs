@@ -9,7 +9,8 @@ use crate::{domain, store, Settings, DEFAULT_DATABASE_URL, MIGRATIONS};
 pub const USAGE: &str = "usage:
   peermesh-auth                                 run the service
   peermesh-auth promote-admin <email>           give an existing account the admin role
-  peermesh-auth create-client <name> <scope>... create a service client; prints its secret once";
+  peermesh-auth create-client <name> <scope>... create a service client; prints its secret once
+  peermesh-auth healthcheck                     exit 0 when the local service answers /health";
 
 /// Runs a command given on the command line; `None` when there is none (serve).
 pub fn run(args: &[String]) -> Option<Result<String, String>> {
@@ -18,6 +19,8 @@ pub fn run(args: &[String]) -> Option<Result<String, String>> {
         "promote-admin" => promote_admin(&args[1..]),
         "create-client" => create_client(&args[1..]),
         "help" | "--help" | "-h" => Ok(USAGE.to_owned()),
+        // Answered by the shared server main (container health checks).
+        "healthcheck" => return None,
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     })
 }

@@ -71,7 +71,8 @@ pub struct AuthSettings {
     pub login_failure_window_secs: i64,
     #[serde(default = "default_lockout")]
     pub login_lockout_secs: i64,
-    /// Addresses whose `X-Real-IP` header is believed (the gateway), comma separated.
+    /// Addresses or networks whose `X-Real-IP` header is believed (the gateway),
+    /// comma separated.
     #[serde(default = "default_trusted_proxies")]
     pub trusted_proxies: String,
     /// Password hashes computed at once; defaults to the number of cores.
@@ -172,6 +173,8 @@ impl Settings {
 }
 
 impl HasServerSettings for Settings {
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+
     fn server(&self) -> &ServerSettings {
         &self.server
     }
@@ -298,13 +301,16 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     Ok(app)
 }
 
-fn parse_addresses(list: &str) -> Result<Vec<IpAddr>, String> {
+/// Addresses (`10.0.0.7`) and networks (`172.16.0.0/12`), comma separated: in
+/// containers the gateway's address is not known in advance, its network is.
+fn parse_addresses(list: &str) -> Result<Vec<ipnet::IpNet>, String> {
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse()
-                .map_err(|_| format!("AUTH_TRUSTED_PROXIES: {s:?} is not an IP address"))
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("AUTH_TRUSTED_PROXIES: {s:?} is not an IP address or network"))
         })
         .collect()
 }
@@ -319,7 +325,7 @@ pub struct AppState {
     pub refresh: RefreshPolicy,
     pub account_limit: Limit,
     pub ip_limit: Limit,
-    pub trusted_proxies: Arc<Vec<IpAddr>>,
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     pub mailer: mail::Mailer,
     pub metrics: metrics::AuthMetrics,
     pub mail_policy: Arc<routes::email::MailPolicy>,
@@ -331,7 +337,7 @@ impl AppState {
     /// the peer address otherwise. Never `X-Forwarded-For`, which clients can forge.
     pub fn client_ip(&self, req: &actix_web::HttpRequest) -> Option<IpAddr> {
         let peer = req.peer_addr().map(|a| a.ip())?;
-        if self.trusted_proxies.contains(&peer) {
+        if self.trusted_proxies.iter().any(|net| net.contains(&peer)) {
             if let Some(real) = req
                 .headers()
                 .get("x-real-ip")
@@ -342,5 +348,26 @@ impl AppState {
             }
         }
         Some(peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let trusted = parse_addresses(" 10.9.9.9, 172.16.0.0/12,::1 ,").unwrap();
+        let believed = |ip: &str| {
+            let ip: IpAddr = ip.parse().unwrap();
+            trusted.iter().any(|net| net.contains(&ip))
+        };
+        assert!(believed("10.9.9.9"));
+        assert!(!believed("10.9.9.8"));
+        assert!(believed("172.18.0.5"));
+        assert!(!believed("172.32.0.1"));
+        assert!(believed("::1"));
+        assert!(parse_addresses("gateway").is_err());
+        assert!(parse_addresses("10.0.0.0/33").is_err());
     }
 }

@@ -108,6 +108,8 @@ impl Settings {
 }
 
 impl HasServerSettings for Settings {
+    const DEFAULT_PORT: u16 = DEFAULT_PORT;
+
     fn server(&self) -> &ServerSettings {
         &self.server
     }

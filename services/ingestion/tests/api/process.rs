@@ -199,3 +199,29 @@ async fn on_sqlite_one_api_and_one_worker_process_may_share_the_database_and_no_
     worker.kill().unwrap();
     worker.wait().unwrap();
 }
+
+#[actix_web::test]
+async fn the_binary_checks_the_health_of_the_local_service_for_container_health_checks() {
+    let env = stack(None, true, &[("ROLE", "api".into())]).await;
+    let check = |port: u16| {
+        ingestion_process(&env, "api")
+            .arg("healthcheck")
+            .env("INGEST_PORT", port.to_string())
+            .output()
+            .unwrap()
+    };
+    let up = check(env.ingest.port);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let nobody = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = check(nobody);
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
+}
