@@ -53,6 +53,20 @@ impl Gateway {
 
     /// `overrides` replace template values, e.g. `("GATEWAY_AUTH_RATE", "2r/s")`.
     pub fn start_with(upstreams: &Upstreams, overrides: &[(&str, &str)]) -> Self {
+        Self::launch(upstreams, None, overrides)
+    }
+
+    /// The gateway as compose and Kubernetes run it: upstream names re-resolved
+    /// through the DNS server at `resolver` (deploy/nginx/upstreams-dns.conf.template).
+    pub fn start_resolving(upstreams: &Upstreams, resolver: std::net::SocketAddr) -> Self {
+        Self::launch(upstreams, Some(resolver), &[])
+    }
+
+    fn launch(
+        upstreams: &Upstreams,
+        resolver: Option<std::net::SocketAddr>,
+        overrides: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("nginx prefix");
         let deploy = workspace_root().join("deploy/nginx");
         let read = |name: &str| {
@@ -72,15 +86,24 @@ impl Gateway {
             ("GATEWAY_ACCESS_LOG", access_log.display().to_string()),
             ("GATEWAY_AUTH_RATE", "10r/s".into()),
             ("GATEWAY_AUTH_BURST", "20".into()),
+            (
+                "GATEWAY_RESOLVER",
+                resolver.map(|r| r.to_string()).unwrap_or_default(),
+            ),
         ];
         for (name, value) in overrides {
             if let Some(slot) = vars.iter_mut().find(|(n, _)| n == name) {
                 slot.1 = (*value).to_owned();
             }
         }
-        // Fixed addresses: the static upstreams, then the routes (one http-level file).
+        // The upstreams (fixed addresses, or names and a resolver), then the routes.
+        let upstream_file = if resolver.is_some() {
+            "upstreams-dns.conf.template"
+        } else {
+            "upstreams-static.conf.template"
+        };
         let gateway = render(
-            &(read("upstreams-static.conf.template") + &read("gateway.conf.template")),
+            &(read(upstream_file) + &read("gateway.conf.template")),
             &vars,
         );
         let is_root = Command::new("id")

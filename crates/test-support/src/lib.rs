@@ -9,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod conformance;
 pub mod db;
+pub mod dns;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;
