@@ -13,6 +13,7 @@ pub mod dns;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;
+pub mod providers;
 pub mod spawn;
 
 pub use client::TestClient;

@@ -7,6 +7,7 @@ pub mod error;
 pub mod keys;
 pub mod mail;
 pub mod metrics;
+pub mod oauth;
 pub mod password;
 pub mod provision;
 pub mod routes;
@@ -155,6 +156,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
     pub mail: mail::MailSettings,
+    pub oauth: oauth::OAuthSettings,
 }
 
 impl Settings {
@@ -167,7 +169,8 @@ impl Settings {
         Ok(Self {
             server: ServerSettings::from_iter("AUTH_", vars.clone())?,
             auth: config::from_iter("AUTH_", vars.clone())?,
-            mail: config::from_iter("AUTH_", vars)?,
+            mail: config::from_iter("AUTH_", vars.clone())?,
+            oauth: config::from_iter("AUTH_", vars)?,
         })
     }
 }
@@ -237,6 +240,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     db.register_metrics(&registry)?;
     let state = AppState {
         metrics: metrics::AuthMetrics::register(&registry)?,
+        oauth: Arc::new(oauth::OAuth::new(&settings.oauth)?),
         mailer: mail::Mailer::new(&settings.mail, logger.clone())?,
         mail_policy: Arc::new(routes::email::MailPolicy {
             app_url: auth.public_app_url.clone(),
@@ -327,6 +331,7 @@ pub struct AppState {
     pub ip_limit: Limit,
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     pub mailer: mail::Mailer,
+    pub oauth: Arc<oauth::OAuth>,
     pub metrics: metrics::AuthMetrics,
     pub mail_policy: Arc<routes::email::MailPolicy>,
     pub logger: Logger,

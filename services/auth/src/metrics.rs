@@ -10,6 +10,8 @@ pub enum Grant {
     Password,
     Refresh,
     ClientCredentials,
+    /// Google or GitHub sign-in, at `/oauth/exchange`.
+    OAuth,
 }
 
 impl Grant {
@@ -19,6 +21,7 @@ impl Grant {
             Self::Password => "password",
             Self::Refresh => "refresh",
             Self::ClientCredentials => "client_credentials",
+            Self::OAuth => "oauth",
         }
     }
 }

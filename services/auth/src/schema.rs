@@ -34,6 +34,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        provider -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oauth_states (state_hash) {
+        state_hash -> Text,
+        provider -> Text,
+        browser_hash -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        redirect_uri -> Text,
+        link_user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     refresh_families (id) {
         id -> Text,
         user_id -> Text,
@@ -84,6 +110,8 @@ diesel::table! {
 
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(identities -> users (user_id));
+diesel::joinable!(oauth_codes -> users (user_id));
+diesel::joinable!(oauth_states -> users (link_user_id));
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 
@@ -91,6 +119,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_tokens,
     identities,
     login_throttle,
+    oauth_codes,
+    oauth_states,
     refresh_families,
     refresh_tokens,
     service_clients,

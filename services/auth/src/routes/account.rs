@@ -16,7 +16,7 @@ use crate::store::{throttle, users};
 use crate::tokens::{random_secret, secret_hash};
 use crate::AppState;
 
-const REFRESH_PREFIX: &str = "pmr_";
+pub(super) const REFRESH_PREFIX: &str = "pmr_";
 
 #[derive(Debug, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields)]

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod email;
 mod jwks;
 mod me;
+mod oauth;
 mod oauth_token;
 
 use std::collections::BTreeMap;
@@ -49,7 +50,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/clients", web::get().to(admin::list_clients))
         .route("/clients/{id}", web::delete().to(admin::delete_client))
         .route("/users", web::get().to(admin::list_users))
-        .route("/users/{id}", web::patch().to(admin::patch_user));
+        .route("/users/{id}", web::patch().to(admin::patch_user))
+        .route("/oauth/exchange", web::post().to(oauth::exchange))
+        .route(
+            "/oauth/{provider}/authorize",
+            web::get().to(oauth::authorize),
+        )
+        .route("/oauth/{provider}/callback", web::get().to(oauth::callback))
+        .route("/me/identities/{provider}", web::delete().to(oauth::unlink));
 }
 
 /// A user as the API shows it.

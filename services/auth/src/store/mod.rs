@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod email_tokens;
+pub mod oauth;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

@@ -10,4 +10,5 @@ mod db;
 mod jwks;
 mod mail;
 mod metrics;
+mod oauth;
 mod sessions;
