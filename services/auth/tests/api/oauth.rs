@@ -201,6 +201,8 @@ async fn google_sign_in_creates_an_account_and_hands_over_a_one_time_code() {
     ] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
+    // Plain HTTP on localhost (development): not `Secure`, or the browser would drop it.
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
 
     let landed = env.finish(&trip).await;
     assert!(landed.as_str().starts_with(APP), "{landed}");
@@ -507,4 +509,21 @@ async fn signed_in_users_link_and_unlink_providers() {
     assert!(param(&env.sign_in("github", Some(&linker)).await, "code").is_some());
     assert_eq!(unlink(token.clone(), "google").await.status(), 204);
     assert_eq!(env.me(&token).await["identities"], json!(["github"]));
+}
+
+#[actix_web::test]
+async fn an_unreachable_provider_is_a_503_at_the_start() {
+    let env = env().await;
+    env.google.stop().await;
+    let resp = env
+        .browser
+        .get(env.auth.client.url(&format!(
+            "/api/v1/auth/oauth/google/authorize?redirect_uri={}",
+            urlencode(APP)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_problem(resp, 503, "provider_unavailable").await;
 }
