@@ -53,18 +53,25 @@ impl Gateway {
 
     /// `overrides` replace template values, e.g. `("GATEWAY_AUTH_RATE", "2r/s")`.
     pub fn start_with(upstreams: &Upstreams, overrides: &[(&str, &str)]) -> Self {
-        Self::launch(upstreams, None, overrides)
+        Self::launch(upstreams, None, None, overrides)
+    }
+
+    /// On a port chosen beforehand (a service must know the public URL before the
+    /// gateway exists, e.g. the OAuth callback).
+    pub fn start_on_port(upstreams: &Upstreams, port: u16) -> Self {
+        Self::launch(upstreams, None, Some(port), &[])
     }
 
     /// The gateway as compose and Kubernetes run it: upstream names re-resolved
     /// through the DNS server at `resolver` (deploy/nginx/upstreams-dns.conf.template).
     pub fn start_resolving(upstreams: &Upstreams, resolver: std::net::SocketAddr) -> Self {
-        Self::launch(upstreams, Some(resolver), &[])
+        Self::launch(upstreams, Some(resolver), None, &[])
     }
 
     fn launch(
         upstreams: &Upstreams,
         resolver: Option<std::net::SocketAddr>,
+        port: Option<u16>,
         overrides: &[(&str, &str)],
     ) -> Self {
         let dir = tempfile::tempdir().expect("nginx prefix");
@@ -73,7 +80,7 @@ impl Gateway {
             std::fs::read_to_string(deploy.join(name))
                 .unwrap_or_else(|e| panic!("reading deploy/nginx/{name}: {e}"))
         };
-        let port = free_port();
+        let port = port.unwrap_or_else(free_port);
         let gateway_conf = dir.path().join("gateway.conf");
         let access_log = dir.path().join("access.log");
         let mut vars = vec![

@@ -3,12 +3,12 @@
 
 use std::net::TcpListener;
 
-use peermesh_test_support::auth::{get_json, register, unique_email, TestUser};
+use peermesh_test_support::auth::{auth_with_admin, get_json, register, unique_email, TestUser};
 use peermesh_test_support::client::assert_problem;
 use peermesh_test_support::providers::{
     FakeProvider, ProviderUser, Tamper, CLIENT_ID, CLIENT_SECRET,
 };
-use peermesh_test_support::spawn::{spawn_auth, Spawned};
+use peermesh_test_support::spawn::Spawned;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{json, Value};
 
@@ -16,6 +16,7 @@ const APP: &str = "http://app.example.test/after-sign-in";
 
 struct Env {
     auth: Spawned,
+    admin: TestUser,
     google: FakeProvider,
     github: FakeProvider,
     /// A browser that does not follow redirects (each hop is checked).
@@ -50,13 +51,14 @@ async fn env_with(extra: &[(&'static str, String)]) -> Env {
     ];
     settings.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     settings.extend(extra.iter().cloned());
-    let auth = spawn_auth(&settings).await;
+    let (auth, admin) = auth_with_admin(&settings).await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     Env {
         auth,
+        admin,
         google,
         github,
         browser,
@@ -526,4 +528,33 @@ async fn an_unreachable_provider_is_a_503_at_the_start() {
         .unwrap();
     assert!(resp.headers().contains_key("retry-after"));
     assert_problem(resp, 503, "provider_unavailable").await;
+}
+
+#[actix_web::test]
+async fn a_disabled_account_cannot_sign_in_with_a_provider() {
+    let env = env().await;
+    env.google
+        .sign_in_as(Some(ProviderUser::new("g-800", &unique_email("off"), true)));
+    let tokens = env.tokens("google").await;
+    let id = tokens["user"]["id"].as_str().unwrap().to_owned();
+    // A code handed out before the account is disabled…
+    let pending = param(&env.sign_in("google", None).await, "code").unwrap();
+
+    let resp = env
+        .auth
+        .client
+        .request(reqwest::Method::PATCH, &format!("/api/v1/auth/users/{id}"))
+        .bearer_auth(&env.admin.access_token)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    assert_eq!(
+        error_of(&env.sign_in("google", None).await),
+        "account_disabled"
+    );
+    // …buys nothing afterwards.
+    assert_problem(env.exchange(&pending).await, 400, "invalid_code").await;
 }
