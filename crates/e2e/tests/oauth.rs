@@ -6,18 +6,14 @@
 
 use std::net::TcpListener;
 
+use peermesh_test_support::client::redirect_location;
 use peermesh_test_support::gateway::{Gateway, Upstreams};
 use peermesh_test_support::providers::{FakeProvider, ProviderUser, CLIENT_ID, CLIENT_SECRET};
 use peermesh_test_support::spawn::spawn_auth;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 
 const APP: &str = "http://app.example.test/signed-in";
-
-fn location(resp: &reqwest::Response) -> url::Url {
-    assert_eq!(resp.status(), 302);
-    url::Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap()
-}
 
 #[actix_web::test]
 async fn google_sign_in_through_the_gateway() {
@@ -66,10 +62,10 @@ async fn google_sign_in_through_the_gateway() {
         .next()
         .unwrap()
         .to_owned();
-    let at_provider = browser.get(location(&start)).send().await.unwrap();
-    let callback = location(&at_provider);
+    let at_provider = browser.get(redirect_location(&start)).send().await.unwrap();
+    let callback = redirect_location(&at_provider);
     assert!(callback.as_str().starts_with(&public), "{callback}");
-    let landed = location(
+    let landed = redirect_location(
         &browser
             .get(callback.clone())
             .header(COOKIE, &cookie)

@@ -87,3 +87,17 @@ pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
     assert_eq!(body["request_id"].as_str(), header_id.as_deref(), "{body}");
     body
 }
+
+/// The `Location` of a 302 answer (a redirect the test follows by hand).
+pub fn redirect_location(resp: &reqwest::Response) -> url::Url {
+    assert_eq!(
+        resp.status(),
+        302,
+        "expected a redirect from {}",
+        resp.url()
+    );
+    let location = resp.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .expect("Location");
+    url::Url::parse(location).expect("absolute Location")
+}

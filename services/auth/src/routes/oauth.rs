@@ -31,6 +31,24 @@ fn cookie_name(provider: Provider) -> String {
     format!("pm_oauth_{}", provider.name())
 }
 
+/// The cookie that binds a flow to its browser (an empty one lasting 0 s clears it).
+fn flow_cookie(
+    state: &AppState,
+    provider: Provider,
+    value: String,
+    max_age: TimeDelta,
+) -> Cookie<'static> {
+    Cookie::build(cookie_name(provider), value)
+        .path("/api/v1/auth/oauth")
+        .http_only(true)
+        .secure(state.oauth.secure_cookies())
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            max_age.num_seconds(),
+        ))
+        .finish()
+}
+
 /// A 302 to `location`, optionally setting or clearing the flow's cookie.
 pub struct Redirect {
     location: String,
@@ -154,15 +172,7 @@ pub async fn authorize(
         .write(move |conn| store::insert_state(conn, &pending))
         .await
         .map_err(AuthError::from)?;
-    let cookie = Cookie::build(cookie_name(provider), browser)
-        .path("/api/v1/auth/oauth")
-        .http_only(true)
-        .secure(state.oauth.secure_cookies())
-        .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            state.oauth.state_ttl.num_seconds(),
-        ))
-        .finish();
+    let cookie = flow_cookie(&state, provider, browser, state.oauth.state_ttl);
     Ok(Redirect {
         location: started.url,
         cookie: Some(cookie),
@@ -190,13 +200,7 @@ pub async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> Result<Redirect, ApiError> {
     let provider = provider_of(&state, &path)?;
-    let clear = Cookie::build(cookie_name(provider), "")
-        .path("/api/v1/auth/oauth")
-        .http_only(true)
-        .secure(state.oauth.secure_cookies())
-        .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::ZERO)
-        .finish();
+    let clear = flow_cookie(&state, provider, String::new(), TimeDelta::zero());
     let fail = |uri: &str, code: &str| Redirect {
         location: with_query(uri, "error", code),
         cookie: Some(clear.clone()),

@@ -4,12 +4,12 @@
 use std::net::TcpListener;
 
 use peermesh_test_support::auth::{auth_with_admin, get_json, register, unique_email, TestUser};
-use peermesh_test_support::client::assert_problem;
+use peermesh_test_support::client::{assert_problem, redirect_location};
 use peermesh_test_support::providers::{
     FakeProvider, ProviderUser, Tamper, CLIENT_ID, CLIENT_SECRET,
 };
 use peermesh_test_support::spawn::Spawned;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 
 const APP: &str = "http://app.example.test/after-sign-in";
@@ -69,11 +69,6 @@ async fn env() -> Env {
     env_with(&[]).await
 }
 
-fn location(resp: &reqwest::Response) -> url::Url {
-    assert_eq!(resp.status(), 302, "expected a redirect");
-    url::Url::parse(resp.headers()[LOCATION].to_str().unwrap()).unwrap()
-}
-
 fn param(url: &url::Url, key: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == key)
@@ -103,7 +98,7 @@ impl Env {
             req = req.bearer_auth(&user.access_token);
         }
         let authorize = req.send().await.unwrap();
-        let to_provider = location(&authorize);
+        let to_provider = redirect_location(&authorize);
         let cookie = authorize.headers()[SET_COOKIE]
             .to_str()
             .unwrap()
@@ -112,7 +107,7 @@ impl Env {
             .unwrap()
             .to_owned();
         let back = self.browser.get(to_provider).send().await.unwrap();
-        let callback = location(&back);
+        let callback = redirect_location(&back);
         Trip {
             authorize,
             cookie,
@@ -129,7 +124,7 @@ impl Env {
             .send()
             .await
             .unwrap();
-        location(&resp)
+        redirect_location(&resp)
     }
 
     async fn sign_in(&self, provider: &str, link_as: Option<&TestUser>) -> url::Url {
@@ -303,11 +298,11 @@ async fn forged_replayed_foreign_and_expired_states_end_in_an_error_redirect() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(&location(&resp)), "invalid_state");
+    assert_eq!(error_of(&redirect_location(&resp)), "invalid_state");
 
     // The right state from another browser (no cookie): login CSRF.
     let resp = env.browser.get(trip.callback.clone()).send().await.unwrap();
-    assert_eq!(error_of(&location(&resp)), "invalid_state");
+    assert_eq!(error_of(&redirect_location(&resp)), "invalid_state");
     // …and the state is spent: even its own browser cannot use it now.
     assert_eq!(error_of(&env.finish(&trip).await), "invalid_state");
 
@@ -332,7 +327,7 @@ async fn forged_replayed_foreign_and_expired_states_end_in_an_error_redirect() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(&location(&resp)), "invalid_state");
+    assert_eq!(error_of(&redirect_location(&resp)), "invalid_state");
 }
 
 #[actix_web::test]
