@@ -95,7 +95,9 @@ impl FakeProvider {
             )
             .route("/jwks", web::get().to(jwks))
             .route("/authorize", web::get().to(authorize))
-            .route("/token", web::post().to(oidc_token));
+            .route("/token", web::post().to(oidc_token))
+            // A page to stand for the client app at the end of a browser test.
+            .route("/app", web::get().to(app_page));
         })
     }
 
@@ -155,6 +157,12 @@ impl FakeProvider {
     pub async fn stop(&self) {
         self.handle.stop(false).await;
     }
+}
+
+async fn app_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body("<!doctype html><title>signed in</title><p>Back in the app.</p>")
 }
 
 fn b64(bytes: &[u8]) -> String {
