@@ -328,7 +328,7 @@ impl OAuth {
                 Ok(ProviderIdentity {
                     provider: Provider::Google.name(),
                     subject: format!("{} {}", claims.issuer().as_str(), claims.subject().as_str()),
-                    email: claims.email().map(|e| e.as_str().trim().to_lowercase()),
+                    email: claims.email().and_then(|e| valid_email(e.as_str())),
                     email_verified: claims.email_verified().unwrap_or(false),
                     name: claims
                         .name()
@@ -395,11 +395,18 @@ impl OAuth {
         Ok(ProviderIdentity {
             provider: Provider::GitHub.name(),
             subject: user.id.to_string(),
-            email: chosen.map(|e| e.email.trim().to_lowercase()),
+            email: chosen.and_then(|e| valid_email(&e.email)),
             email_verified: chosen.is_some_and(|e| e.verified),
             name: user.name.or(Some(user.login)),
         })
     }
+}
+
+/// The provider's address in our normal form, or none if it is not a usable address.
+fn valid_email(raw: &str) -> Option<String> {
+    crate::domain::Email::parse(raw)
+        .ok()
+        .map(|e| e.into_string())
 }
 
 fn github_client(
