@@ -163,6 +163,7 @@ pub async fn resend_verification(
         .db
         .write(move |conn| {
             let key = format!("verify-resend:{}", user.id);
+            throttle::hold(conn, &key)?;
             if let Some(wait) = throttle::locked_for(conn, &[&key])? {
                 return Ok(Err(wait));
             }
@@ -220,6 +221,7 @@ pub async fn forgot_password(
     let limited = state
         .db
         .write(move |conn| {
+            throttle::hold(conn, &ip_key)?;
             if let Some(wait) = throttle::locked_for(conn, &[&ip_key])? {
                 return Ok(Some(wait));
             }
@@ -246,6 +248,7 @@ pub async fn forgot_password(
                     return Ok(None);
                 }
                 let key = format!("forgot-account:{}", user.id);
+                throttle::hold(conn, &key)?;
                 if throttle::locked_for(conn, &[&key])?.is_some() {
                     return Ok(None);
                 }

@@ -40,6 +40,26 @@ pub fn locked_for(conn: &mut DbConnection, keys: &[&str]) -> Result<Option<i64>,
         .max())
 }
 
+/// Takes `key`'s row lock (creating the row) for the rest of the write transaction, so
+/// that a [`locked_for`] check followed by [`record_failure`] is one step on PostgreSQL
+/// too: without it two concurrent transactions could both pass the check before either
+/// counts. (SQLite serialises writers anyway.)
+pub fn hold(conn: &mut DbConnection, key: &str) -> Result<(), DbError> {
+    let fresh = Counter {
+        throttle_key: key.to_owned(),
+        failures: 0,
+        window_started_at: super::now(),
+        locked_until: None,
+    };
+    peermesh_db::on_backend!(conn, |c| diesel::insert_into(login_throttle::table)
+        .values(&fresh)
+        .on_conflict(login_throttle::throttle_key)
+        .do_update()
+        .set(login_throttle::failures.eq(login_throttle::failures))
+        .execute(c))?;
+    Ok(())
+}
+
 /// Counts a failure for `key`; locks it when the limit is reached. Run in a write
 /// transaction: the upsert takes the row's lock, so concurrent failures for one key
 /// are counted one after the other on PostgreSQL too (SQLite serialises writers).
