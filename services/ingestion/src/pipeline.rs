@@ -50,6 +50,28 @@ impl JobError {
     }
 }
 
+/// Reports how far a running job has come (its `progress`, 0..1) and renews its lease.
+pub struct Progress<'a> {
+    pub state: &'a AppState,
+    pub job: &'a str,
+    /// The worker (or API instance) holding the job.
+    pub worker: &'a str,
+}
+
+impl Progress<'_> {
+    /// Records `done`; a failure to record is not the job's failure (the next step or
+    /// the heartbeat writes again).
+    pub async fn set(&self, done: f64) {
+        let lease = chrono::TimeDelta::seconds(self.state.settings.job_lease_secs.max(1));
+        let (id, worker) = (self.job.to_owned(), self.worker.to_owned());
+        let _ = self
+            .state
+            .db
+            .write(move |conn| crate::store::jobs::heartbeat(conn, &id, &worker, lease, Some(done)))
+            .await;
+    }
+}
+
 /// Runs a file job; returns the ids of the items it made. `key` is the job id: the
 /// content service's idempotency key, so a retry after a lost answer creates nothing
 /// twice.
@@ -59,12 +81,14 @@ pub async fn run_file(
     input: &FileInput,
     key: &str,
     request_id: Option<&str>,
+    progress: &Progress<'_>,
 ) -> Result<Vec<String>, JobError> {
     let bytes = state
         .blobs
         .read(&input.sha256)
         .await
         .map_err(|e| JobError::Internal(format!("reading the stored file: {e}")))?;
+    progress.set(0.2).await;
     let (chunk_chars, overlap) = (state.settings.chunk_chars, state.settings.chunk_overlap);
     let meta = input.clone();
     let (document, chunks) = tokio::task::spawn_blocking(move || {
@@ -90,6 +114,8 @@ pub async fn run_file(
     if document.text.trim().is_empty() {
         return Err(FormatError::Corrupt("the file holds no text".into()).into());
     }
+    // Read, converted and chunked; what is left is writing to the content service.
+    progress.set(0.6).await;
     let item = NewItem {
         title: input.title.clone().unwrap_or(document.title),
         body: document.text,

@@ -133,7 +133,7 @@ pub fn claim(
     match conn {
         DbConnection::Pg(c) => {
             let jobs: Vec<Job> = diesel::sql_query(
-                "UPDATE ingest_jobs SET status = 'running', attempts = attempts + 1, \
+                "UPDATE ingest_jobs SET status = 'running', attempts = attempts + 1, progress = 0, \
                      lease_until = $1, worker = $2, updated_at = $3 \
                  WHERE id = ( \
                      SELECT id FROM ingest_jobs \
@@ -169,6 +169,7 @@ pub fn claim(
                 .set((
                     ingest_jobs::status.eq(RUNNING),
                     ingest_jobs::attempts.eq(ingest_jobs::attempts + 1),
+                    ingest_jobs::progress.eq(0.0),
                     ingest_jobs::lease_until.eq(Some(until)),
                     ingest_jobs::worker.eq(Some(worker)),
                     ingest_jobs::updated_at.eq(now),

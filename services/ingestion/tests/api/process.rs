@@ -90,6 +90,16 @@ async fn sigterm_hands_the_job_back_and_sigkill_leaves_it_to_the_lease() {
     // SIGTERM while the job is in progress: the worker hands it back and exits.
     let mut worker = hung_worker(&env, hole, 60);
     wait_for_status(&env, &id, "running").await;
+    // Read and converted, stuck writing to content: part of the way, and it shows.
+    let mut progress = 0.0;
+    for _ in 0..100 {
+        progress = env.job(&id).await["progress"].as_f64().unwrap();
+        if progress > 0.5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(progress > 0.5 && progress < 1.0, "progress {progress}");
     let term = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()
