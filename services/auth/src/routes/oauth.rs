@@ -126,9 +126,16 @@ pub async fn authorize(
 ) -> Result<Redirect, ApiError> {
     let provider = provider_of(&state, &path)?;
     if !state.oauth.allows(&query.redirect_uri) {
-        return Err(
-            AuthError::field("redirect_uri", "is not one of the allowed client URIs").into(),
-        );
+        // Never redirect anywhere else: that would be an open redirect.
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            "redirect_uri is not one of the allowed client URIs",
+        )
+        .with_errors(vec![peermesh_common::FieldError::new(
+            "redirect_uri",
+            "is not one of the allowed client URIs",
+        )]));
     }
     let link_user_id = if query.link.unwrap_or(false) {
         let principal = Principal::extract(&req).await.map_err(|_| {

@@ -262,7 +262,8 @@ async fn redirect_uris_outside_the_allow_list_and_unknown_providers_are_refused(
         ))
         .await
         .unwrap();
-        assert_problem(resp, 422, "validation_failed").await;
+        let problem = assert_problem(resp, 400, "invalid_redirect_uri").await;
+        assert_eq!(problem["errors"][0]["field"], "redirect_uri");
     }
     // Not configured (GitHub here) and unknown providers do not exist.
     for provider in ["github", "facebook"] {
