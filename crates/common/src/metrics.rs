@@ -106,11 +106,15 @@ impl Metrics {
     /// Records one answered request. `route` is the matched pattern (`/api/v1/content/{id}`),
     /// never the raw path, so the label set stays bounded.
     pub fn observe(&self, method: &Method, route: Option<&str>, status: u16, seconds: f64) {
+        // Standard methods only: a client may send any token as a method.
         let method = match *method {
-            Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE => {
-                method.as_str()
-            }
-            Method::HEAD | Method::OPTIONS => method.as_str(),
+            Method::GET
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+            | Method::HEAD
+            | Method::OPTIONS => method.as_str(),
             _ => "other",
         };
         let status = status.to_string();

@@ -248,7 +248,6 @@ struct TokenForm {
     client_secret: Option<String>,
 }
 
-/// Checks the client (Basic or form), the code (single use), the redirect URI and PKCE.
 /// An OAuth error answer: status and `error` code.
 type Refused = (u16, &'static str);
 
@@ -257,7 +256,12 @@ fn refused((status, error): Refused) -> HttpResponse {
         .json(json!({ "error": error }))
 }
 
+/// What every token endpoint checks — the client (Basic or form), the code (single
+/// use), the redirect URI and PKCE — after its outage knob.
 fn redeem(req: &HttpRequest, form: &TokenForm, state: &mut State) -> Result<Issued, Refused> {
+    if state.tamper == Tamper::TokenEndpointDown {
+        return Err((500, "server_error"));
+    }
     let basic = req
         .headers()
         .get("authorization")
@@ -301,9 +305,6 @@ async fn oidc_token(
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
     let mut s = state.lock().unwrap();
-    if s.tamper == Tamper::TokenEndpointDown {
-        return HttpResponse::InternalServerError().finish();
-    }
     let issued = match redeem(&req, &form, &mut s) {
         Ok(issued) => issued,
         Err(why) => return refused(why),
@@ -346,9 +347,6 @@ async fn github_token(
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
     let mut s = state.lock().unwrap();
-    if s.tamper == Tamper::TokenEndpointDown {
-        return HttpResponse::InternalServerError().finish();
-    }
     let issued = match redeem(&req, &form, &mut s) {
         Ok(issued) => issued,
         Err(why) => return refused(why),

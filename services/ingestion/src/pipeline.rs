@@ -81,14 +81,17 @@ pub async fn run_file(
     input: &FileInput,
     key: &str,
     request_id: Option<&str>,
-    progress: &Progress<'_>,
+    // `None` in a request, whose caller waits for the answer anyway: no extra writes.
+    progress: Option<&Progress<'_>>,
 ) -> Result<Vec<String>, JobError> {
     let bytes = state
         .blobs
         .read(&input.sha256)
         .await
         .map_err(|e| JobError::Internal(format!("reading the stored file: {e}")))?;
-    progress.set(0.2).await;
+    if let Some(progress) = progress {
+        progress.set(0.2).await;
+    }
     let (chunk_chars, overlap) = (state.settings.chunk_chars, state.settings.chunk_overlap);
     let meta = input.clone();
     let (document, chunks) = tokio::task::spawn_blocking(move || {
@@ -115,7 +118,9 @@ pub async fn run_file(
         return Err(FormatError::Corrupt("the file holds no text".into()).into());
     }
     // Read, converted and chunked; what is left is writing to the content service.
-    progress.set(0.6).await;
+    if let Some(progress) = progress {
+        progress.set(0.6).await;
+    }
     let item = NewItem {
         title: input.title.clone().unwrap_or(document.title),
         body: document.text,

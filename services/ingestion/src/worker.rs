@@ -105,11 +105,11 @@ async fn work(
                         &input,
                         &job.id,
                         job.request_id.as_deref(),
-                        &pipeline::Progress {
+                        Some(&pipeline::Progress {
                             state,
                             job: &job.id,
                             worker: name,
-                        },
+                        }),
                     )
                     .await
                 }

@@ -349,20 +349,8 @@ pub(crate) async fn accept(
         return Ok(answer(StatusCode::ACCEPTED, &job));
     }
 
-    let progress = pipeline::Progress {
-        state,
-        job: &job.id,
-        worker: &worker,
-    };
-    let outcome = pipeline::run_file(
-        state,
-        &owner,
-        &input,
-        &job.id,
-        request_id.as_deref(),
-        &progress,
-    )
-    .await;
+    let outcome =
+        pipeline::run_file(state, &owner, &input, &job.id, request_id.as_deref(), None).await;
     let callback = input.callback_url.clone();
     let (id, w) = (job.id.clone(), worker.clone());
     let error = match outcome {

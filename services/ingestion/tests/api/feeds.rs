@@ -104,6 +104,18 @@ async fn call(
     req.send().await.unwrap()
 }
 
+/// `POST /feeds {url}` as the user with `token`.
+async fn subscribe(env: &Env, token: &str, url: &str) -> reqwest::Response {
+    call(
+        env,
+        Method::POST,
+        "/api/v1/ingest/feeds",
+        token,
+        Some(json!({ "url": url })),
+    )
+    .await
+}
+
 /// `POST {feed}/refresh` (202 with the poll job); waits for the job and returns it.
 async fn refresh(env: &Env, feed: &str, token: &str) -> Value {
     let resp = call(env, Method::POST, &format!("{feed}/refresh"), token, None).await;
@@ -169,14 +181,7 @@ async fn entries_become_items_once_and_new_ones_follow() {
     let t = env.user.access_token.clone();
     let url = format!("http://127.0.0.1:{port}/feed.xml");
 
-    let resp = call(
-        &env,
-        Method::POST,
-        "/api/v1/ingest/feeds",
-        &t,
-        Some(json!({"url": url})),
-    )
-    .await;
+    let resp = subscribe(&env, &t, &url).await;
     assert_eq!(resp.status(), 201);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let feed: Value = resp.json().await.unwrap();
@@ -280,13 +285,8 @@ async fn subscriptions_are_checked_and_limited() {
     .await;
     let t = env.user.access_token.clone();
     let post = |url: String| {
-        call(
-            &env,
-            Method::POST,
-            "/api/v1/ingest/feeds",
-            &t,
-            Some(json!({"url": url})),
-        )
+        let (env, t) = (&env, &t);
+        async move { subscribe(env, t, &url).await }
     };
 
     assert_problem(
@@ -344,14 +344,7 @@ async fn due_feeds_are_polled_without_being_asked() {
     .await;
     let t = env.user.access_token.clone();
     let url = format!("http://127.0.0.1:{port}/feed.xml");
-    let resp = call(
-        &env,
-        Method::POST,
-        "/api/v1/ingest/feeds",
-        &t,
-        Some(json!({"url": url})),
-    )
-    .await;
+    let resp = subscribe(&env, &t, &url).await;
     assert_eq!(resp.status(), 201);
     wait_for_items(&env, 1).await;
     site.lock()

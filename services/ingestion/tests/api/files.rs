@@ -134,16 +134,24 @@ impl Env {
         resp.json().await.unwrap()
     }
 
-    /// Polls until the job is no longer queued or running.
-    pub async fn finished(&self, id: &str) -> Value {
+    /// Polls the job (up to 15 s) until `done` holds for it; `what` names the wait.
+    pub async fn job_when(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..300 {
             let job = self.job(id).await;
-            if !matches!(job["status"].as_str(), Some("queued" | "running")) {
+            if done(&job) {
                 return job;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("job {id} never finished");
+        panic!("job {id} never {what}");
+    }
+
+    /// Polls until the job is no longer queued or running.
+    pub async fn finished(&self, id: &str) -> Value {
+        self.job_when(id, "finished", |job| {
+            !matches!(job["status"].as_str(), Some("queued" | "running"))
+        })
+        .await
     }
 }
 

@@ -55,14 +55,10 @@ fn hung_worker(env: &Env, hole: u16, lease_secs: u32) -> Child {
 }
 
 async fn wait_for_status(env: &Env, id: &str, status: &str) -> Value {
-    for _ in 0..200 {
-        let job = env.job(id).await;
-        if job["status"] == status {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} never became {status}");
+    env.job_when(id, &format!("became {status}"), |job| {
+        job["status"] == status
+    })
+    .await
 }
 
 #[actix_web::test]
@@ -91,15 +87,13 @@ async fn sigterm_hands_the_job_back_and_sigkill_leaves_it_to_the_lease() {
     let mut worker = hung_worker(&env, hole, 60);
     wait_for_status(&env, &id, "running").await;
     // Read and converted, stuck writing to content: part of the way, and it shows.
-    let mut progress = 0.0;
-    for _ in 0..100 {
-        progress = env.job(&id).await["progress"].as_f64().unwrap();
-        if progress > 0.5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(progress > 0.5 && progress < 1.0, "progress {progress}");
+    let job = env
+        .job_when(&id, "showed progress", |job| {
+            job["progress"].as_f64() > Some(0.5)
+        })
+        .await;
+    let progress = job["progress"].as_f64().unwrap();
+    assert!(progress < 1.0, "progress {progress}");
     let term = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()
