@@ -1,7 +1,7 @@
 //! One fresh database per test: a SQLite file in a temp folder, or a new PostgreSQL
 //! database (dropped afterwards) when `PEERMESH_TEST_BACKEND=postgres`.
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::RunQueryDsl;
 use tempfile::TempDir;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl TestDb {
             TestBackend::Postgres => {
                 let name = format!("pm_test_{service}_{}", uuid::Uuid::new_v4().simple());
                 let admin = postgres_admin_url();
-                let mut conn = PgConnection::establish(&admin)
+                let mut conn = peermesh_db::establish_postgres(&admin)
                     .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin}: {e}"));
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
@@ -81,7 +81,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {
-            if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+            if let Ok(mut conn) = peermesh_db::establish_postgres(&postgres_admin_url()) {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut conn);
             }
