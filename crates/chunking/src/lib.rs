@@ -3,8 +3,9 @@
 //! words. Every chunk is an exact span of the text, and its offsets count characters
 //! (Unicode scalar values) from the start. Chunks may overlap: a chunk can start with
 //! the last sentences of the one before, so a passage cut at a boundary is still found
-//! whole. Used by the content service (its default splitter, no overlap) and by
-//! ingestion (configured size and overlap).
+//! whole. Text too large to hold can be given in parts ([`Splitter`]). Used by the
+//! content service (its default splitter, no overlap) and by ingestion (configured
+//! size and overlap).
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
@@ -22,77 +23,240 @@ pub fn split(body: &str, max_chars: usize) -> Vec<Chunk> {
 /// Like [`split`], each chunk after the first starting with whole pieces (sentences or
 /// paragraphs) of the previous one that fit in `overlap_chars` (and in `max_chars`).
 pub fn split_with_overlap(body: &str, max_chars: usize, overlap_chars: usize) -> Vec<Chunk> {
-    let max_chars = max_chars.max(1);
-    let mut pieces = Vec::new();
-    for (start, end) in paragraphs(body) {
-        if chars(body, start, end) <= max_chars {
-            pieces.push((start, end));
-            continue;
+    let mut chunks = Vec::new();
+    let mut splitter = Splitter::new(max_chars, overlap_chars);
+    splitter.push(body, |c| chunks.push(c));
+    splitter.finish(|c| chunks.push(c));
+    chunks
+}
+
+/// [`split_with_overlap`] over text that arrives in parts (a large file read block by
+/// block): the chunks are the same as of the whole text, in order, each handed out as
+/// soon as it is complete. It holds only the chunk being packed, the paragraph being
+/// read while it may still fit in one chunk, and an unfinished line.
+pub struct Splitter {
+    max_chars: usize,
+    overlap_chars: usize,
+    /// The text still needed, from byte `base` of the whole text.
+    buf: String,
+    base: usize,
+    /// Where the first line not yet split off starts, and how far a line end was
+    /// already looked for (whole-text byte offsets).
+    line_start: usize,
+    scanned: usize,
+    /// A byte offset of the whole text and its character offset; moves forward only.
+    counted: (usize, usize),
+    /// The paragraph being read while it may still be one piece: its trimmed span
+    /// so far and its length in characters.
+    paragraph: Option<(usize, usize, usize)>,
+    /// The paragraph being read is longer than a chunk: its sentences are pieces,
+    /// taken line by line (a sentence never spans a line end).
+    long_paragraph: bool,
+    /// The pieces of the chunk being packed.
+    pieces: std::collections::VecDeque<Piece>,
+}
+
+/// A paragraph, sentence or word run: byte and character spans in the whole text.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    start: usize,
+    end: usize,
+    first_char: usize,
+    end_char: usize,
+}
+
+/// Text no longer needed is dropped from the buffer once it is this long (and half
+/// the buffer): dropping costs a copy of what is kept.
+const DROP_AT: usize = 64 * 1024;
+
+impl Splitter {
+    pub fn new(max_chars: usize, overlap_chars: usize) -> Self {
+        Self {
+            max_chars: max_chars.max(1),
+            overlap_chars,
+            buf: String::new(),
+            base: 0,
+            line_start: 0,
+            scanned: 0,
+            counted: (0, 0),
+            paragraph: None,
+            long_paragraph: false,
+            pieces: Default::default(),
         }
-        for (s, e) in sentences(body, start, end) {
-            if chars(body, s, e) <= max_chars {
-                pieces.push((s, e));
+    }
+
+    /// Takes the next part of the text; `emit` gets the chunks it completes.
+    pub fn push(&mut self, text: &str, mut emit: impl FnMut(Chunk)) {
+        self.buf.push_str(text);
+        let end = self.base + self.buf.len();
+        while let Some(at) = self.buf[self.scanned - self.base..].find('\n') {
+            let line_end = self.scanned + at + 1;
+            self.line(self.line_start, line_end, &mut emit);
+            self.line_start = line_end;
+            self.scanned = line_end;
+        }
+        self.scanned = end;
+        self.drop_unneeded();
+    }
+
+    /// Ends the text; `emit` gets the last chunks.
+    pub fn finish(mut self, mut emit: impl FnMut(Chunk)) {
+        let end = self.base + self.buf.len();
+        if self.line_start < end {
+            self.line(self.line_start, end, &mut emit);
+        }
+        self.end_paragraph(&mut emit);
+        if let (Some(&first), Some(&last)) = (self.pieces.front(), self.pieces.back()) {
+            emit(self.chunk(first, last));
+        }
+    }
+
+    /// One line, `start..end` with its line end if it has one.
+    fn line(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Chunk)) {
+        let raw = &self.buf[start - self.base..end - self.base];
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            self.end_paragraph(emit);
+            return;
+        }
+        let from = start + (raw.len() - raw.trim_start().len());
+        let to = from + trimmed.len();
+        if self.long_paragraph {
+            self.sentence_pieces(from, to, emit);
+            return;
+        }
+        let (first, chars) = match self.paragraph {
+            Some((first, last, chars)) => (first, chars + self.chars(last, to)),
+            None => (from, trimmed.chars().count()),
+        };
+        if chars <= self.max_chars {
+            self.paragraph = Some((first, to, chars));
+        } else {
+            self.paragraph = None;
+            self.long_paragraph = true;
+            self.sentence_pieces(first, to, emit);
+        }
+    }
+
+    fn end_paragraph(&mut self, emit: &mut impl FnMut(Chunk)) {
+        if let Some((start, end, _)) = self.paragraph.take() {
+            self.piece(start, end, emit);
+        }
+        self.long_paragraph = false;
+    }
+
+    /// The sentences of `start..end` as pieces, those longer than a chunk cut between
+    /// words.
+    fn sentence_pieces(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Chunk)) {
+        let text = &self.buf[start - self.base..end - self.base];
+        let mut spans = Vec::new();
+        for (s, e) in sentences(text) {
+            if text[s..e].chars().count() <= self.max_chars {
+                spans.push((s, e));
             } else {
-                pieces.extend(words(body, s, e, max_chars));
+                spans.extend(words(text, s, e, self.max_chars));
             }
         }
-    }
-    pack(body, &pieces, max_chars, overlap_chars)
-}
-
-fn chars(body: &str, start: usize, end: usize) -> usize {
-    body[start..end].chars().count()
-}
-
-/// Byte spans of the paragraphs (runs of non-blank lines), trimmed.
-fn paragraphs(body: &str) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    let mut current: Option<(usize, usize)> = None;
-    let mut offset = 0;
-    for line in body.split_inclusive('\n') {
-        let line_start = offset;
-        offset += line.len();
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            spans.extend(current.take());
-            continue;
+        for (s, e) in spans {
+            self.piece(start + s, start + e, emit);
         }
-        let lead = line.len() - line.trim_start().len();
-        let start = line_start + lead;
-        let end = start + trimmed.len();
-        current = Some(match current {
-            Some((s, _)) => (s, end),
-            None => (start, end),
-        });
     }
-    spans.extend(current);
-    spans
+
+    /// Characters in `start..end` (`start` at or after the last count).
+    fn chars(&self, start: usize, end: usize) -> usize {
+        self.buf[start - self.base..end - self.base].chars().count()
+    }
+
+    /// The character offset of byte `at`, counting on from the last position asked.
+    fn char_at(&mut self, at: usize) -> usize {
+        let (byte, chars) = self.counted;
+        let chars = chars + self.chars(byte, at);
+        self.counted = (at, chars);
+        chars
+    }
+
+    /// Packs the next piece: greedily joins pieces while the chunk stays within
+    /// `max_chars`; a new chunk reaches back over earlier pieces within `overlap_chars`.
+    fn piece(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Chunk)) {
+        let piece = Piece {
+            start,
+            first_char: self.char_at(start),
+            end_char: self.char_at(end),
+            end,
+        };
+        if let (Some(&first), Some(&last)) = (self.pieces.front(), self.pieces.back()) {
+            if piece.end_char - first.first_char > self.max_chars {
+                emit(self.chunk(first, last));
+                // The next chunk starts at this piece, or earlier by whole pieces within
+                // the overlap, as long as this piece still fits after them.
+                let mut next = self.pieces.len();
+                while self.overlap_chars > 0
+                    && next > 1
+                    && last.end_char - self.pieces[next - 1].first_char <= self.overlap_chars
+                    && piece.end_char - self.pieces[next - 1].first_char <= self.max_chars
+                {
+                    next -= 1;
+                }
+                self.pieces.drain(..next);
+            }
+        }
+        self.pieces.push_back(piece);
+    }
+
+    fn chunk(&self, first: Piece, last: Piece) -> Chunk {
+        Chunk {
+            text: self.buf[first.start - self.base..last.end - self.base].to_owned(),
+            start: first.first_char,
+            end: last.end_char,
+        }
+    }
+
+    /// Forgets the text before the first piece, paragraph or line still needed.
+    fn drop_unneeded(&mut self) {
+        let needed = [
+            self.pieces.front().map(|p| p.start),
+            self.paragraph.map(|(start, _, _)| start),
+            Some(self.line_start),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(self.line_start);
+        let dead = needed - self.base;
+        if dead < DROP_AT || dead * 2 < self.buf.len() {
+            return;
+        }
+        if needed > self.counted.0 {
+            self.char_at(needed);
+        }
+        self.buf.drain(..dead);
+        self.base = needed;
+    }
 }
 
-/// Byte spans of the sentences in `body[start..end]`: cut after `.`, `!` or `?`
-/// followed by white space, and at line ends.
-fn sentences(body: &str, start: usize, end: usize) -> Vec<(usize, usize)> {
-    let text = &body[start..end];
+/// Byte spans of the sentences in `text`, trimmed: cut after `.`, `!` or `?` followed
+/// by white space, and at line ends.
+fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut from = 0;
     let mut iter = text.char_indices().peekable();
     while let Some((i, c)) = iter.next() {
         let next_is_space = iter.peek().is_some_and(|(_, n)| n.is_whitespace());
         if c == '\n' || (matches!(c, '.' | '!' | '?') && next_is_space) {
-            push_trimmed(&mut spans, text, start, from, i + c.len_utf8());
+            push_trimmed(&mut spans, text, from, i + c.len_utf8());
             from = i + c.len_utf8();
         }
     }
-    push_trimmed(&mut spans, text, start, from, text.len());
+    push_trimmed(&mut spans, text, from, text.len());
     spans
 }
 
-fn push_trimmed(spans: &mut Vec<(usize, usize)>, text: &str, base: usize, from: usize, to: usize) {
+fn push_trimmed(spans: &mut Vec<(usize, usize)>, text: &str, from: usize, to: usize) {
     let piece = &text[from..to];
     let trimmed = piece.trim();
     if !trimmed.is_empty() {
         let lead = piece.len() - piece.trim_start().len();
-        spans.push((base + from + lead, base + from + lead + trimmed.len()));
+        spans.push((from + lead, from + lead + trimmed.len()));
     }
 }
 
@@ -119,63 +283,13 @@ fn words(body: &str, start: usize, end: usize, max_chars: usize) -> Vec<(usize, 
         } else {
             last_space.unwrap_or(limit)
         };
-        push_trimmed(&mut spans, body, 0, from, from + cut);
+        push_trimmed(&mut spans, body, from, from + cut);
         from += cut;
         // Skip the white space the cut landed on.
         let rest = &body[from..end];
         from += rest.len() - rest.trim_start().len();
     }
     spans
-}
-
-/// Greedily joins consecutive pieces while the joined span stays within `max_chars`;
-/// a new chunk reaches back over earlier pieces within `overlap_chars`.
-fn pack(
-    body: &str,
-    pieces: &[(usize, usize)],
-    max_chars: usize,
-    overlap_chars: usize,
-) -> Vec<Chunk> {
-    // Character offset of every piece boundary, in one forward walk.
-    let mut char_of = Vec::with_capacity(pieces.len());
-    let (mut byte, mut chars_so_far) = (0usize, 0usize);
-    for &(start, end) in pieces {
-        chars_so_far += body[byte..start].chars().count();
-        let cs = chars_so_far;
-        chars_so_far += body[start..end].chars().count();
-        byte = end;
-        char_of.push((cs, chars_so_far));
-    }
-    let span = |first: usize, last: usize| char_of[last].1 - char_of[first].0;
-
-    let mut chunks = Vec::new();
-    let mut first = 0;
-    while first < pieces.len() {
-        let mut last = first;
-        while last + 1 < pieces.len() && span(first, last + 1) <= max_chars {
-            last += 1;
-        }
-        chunks.push(Chunk {
-            text: body[pieces[first].0..pieces[last].1].to_owned(),
-            start: char_of[first].0,
-            end: char_of[last].1,
-        });
-        if last + 1 >= pieces.len() {
-            break;
-        }
-        // The next chunk starts at the next piece, or earlier by whole pieces within
-        // the overlap, as long as the new piece still fits after them.
-        let mut next = last + 1;
-        while overlap_chars > 0
-            && next > first + 1
-            && char_of[last].1 - char_of[next - 1].0 <= overlap_chars
-            && span(next - 1, last + 1) <= max_chars
-        {
-            next -= 1;
-        }
-        first = next;
-    }
-    chunks
 }
 
 #[cfg(test)]
@@ -252,6 +366,95 @@ mod tests {
         }
         let plain = split(body, 30);
         assert!(plain.windows(2).all(|p| p[0].end <= p[1].start));
+    }
+
+    /// Text from a small deterministic generator: words (some long, some not ASCII),
+    /// sentence ends, line ends, indented and blank lines, `\r\n`.
+    fn generated(seed: u64, len: usize) -> String {
+        let mut state = seed;
+        let mut next = move |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let words = [
+            "alpha",
+            "beta",
+            "Ünïcödé",
+            "x",
+            "façade",
+            "longlonglonglongword",
+        ];
+        let mut text = String::new();
+        while text.len() < len {
+            match next(12) {
+                0 => text.push_str(". "),
+                1 => text.push_str("!\n"),
+                2 => text.push('\n'),
+                3 => text.push_str("\n\n"),
+                4 => text.push_str("\n  \t\n   "),
+                5 => text.push_str("\r\n"),
+                _ => {
+                    text.push_str(words[next(words.len() as u64) as usize]);
+                    text.push(' ');
+                }
+            }
+        }
+        text
+    }
+
+    /// `text` in parts of about `size` bytes, cut on character boundaries.
+    fn parts(text: &str, size: usize) -> Vec<&str> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let mut cut = size.min(rest.len());
+            while !rest.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let (part, tail) = rest.split_at(cut);
+            parts.push(part);
+            rest = tail;
+        }
+        parts
+    }
+
+    #[test]
+    fn text_given_in_parts_is_split_as_a_whole() {
+        for seed in 0..12 {
+            let body = generated(seed, 3000);
+            for (max, overlap) in [(1, 0), (9, 0), (40, 0), (40, 15), (200, 60), (5000, 0)] {
+                let whole = split_with_overlap(&body, max, overlap);
+                check_spans(&body, &whole, max);
+                for size in [1, 3, 17, 700] {
+                    let mut streamed = Vec::new();
+                    let mut splitter = Splitter::new(max, overlap);
+                    for part in parts(&body, size) {
+                        splitter.push(part, |c| streamed.push(c));
+                    }
+                    splitter.finish(|c| streamed.push(c));
+                    assert_eq!(
+                        streamed, whole,
+                        "seed {seed}, {max}/{overlap}, parts of {size}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_splitter_keeps_a_bounded_part_of_the_text() {
+        let body = generated(7, 4 << 20);
+        let mut splitter = Splitter::new(1000, 200);
+        let (mut count, mut held) = (0, 0);
+        for part in parts(&body, 64 * 1024) {
+            splitter.push(part, |_| count += 1);
+            held = held.max(splitter.buf.len());
+        }
+        splitter.finish(|_| count += 1);
+        assert!(count > 4000, "{count} chunks");
+        assert!(held < 4 * DROP_AT, "held {held} bytes of {}", body.len());
     }
 
     #[test]
