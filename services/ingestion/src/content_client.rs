@@ -207,6 +207,19 @@ impl ContentClient {
         )
         .map_err(|e| ContentError::Rejected(e.to_string()))?;
         let body = bytes::Bytes::from(body);
+        self.post_item(owner, key, request_id, || body.clone().into())
+            .await
+    }
+
+    /// Creates an item from the JSON `body` makes (asked again for a second attempt
+    /// with a fresh token); returns its id. `key` makes retries safe.
+    pub async fn post_item(
+        &self,
+        owner: &str,
+        key: &str,
+        request_id: Option<&str>,
+        mut body: impl FnMut() -> reqwest::Body,
+    ) -> Result<String, ContentError> {
         let url = format!(
             "{}/api/v1/content",
             self.settings.content_url.trim_end_matches('/')
@@ -221,7 +234,7 @@ impl ContentClient {
                 .header("x-on-behalf-of", owner)
                 .header("idempotency-key", key)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+                .body(body());
             if let Some(id) = request_id {
                 req = req.header("x-request-id", id);
             }

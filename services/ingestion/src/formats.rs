@@ -288,9 +288,21 @@ fn stem(filename: Option<&str>) -> Option<String> {
     (!stem.is_empty()).then(|| stem.to_owned())
 }
 
+/// How much of a text's first line becomes its title.
+pub const TITLE_LINE_CHARS: usize = 200;
+
 fn first_line(text: &str) -> Option<String> {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    Some(line.chars().take(200).collect())
+    Some(line.chars().take(TITLE_LINE_CHARS).collect())
+}
+
+/// A document's title: the one found in it, else the file's name without its
+/// extension, else "Untitled"; at most 500 characters.
+pub fn title_or_name(found: Option<String>, filename: Option<&str>) -> String {
+    let title = found
+        .or_else(|| stem(filename))
+        .unwrap_or_else(|| "Untitled".into());
+    title.chars().take(500).collect()
 }
 
 /// Collapses white space inside lines and runs of blank lines.
@@ -312,6 +324,16 @@ fn tidy(text: &str) -> String {
     out
 }
 
+/// What every document's metadata says: its format and file name.
+pub fn base_metadata(format: Format, filename: Option<&str>) -> Map<String, Value> {
+    let mut metadata = Map::new();
+    metadata.insert("format".into(), json!(format.name()));
+    if let Some(name) = filename {
+        metadata.insert("filename".into(), json!(name));
+    }
+    metadata
+}
+
 /// The text of a file of `format`.
 pub fn extract(
     format: Format,
@@ -319,11 +341,7 @@ pub fn extract(
     bytes: &[u8],
     filename: Option<&str>,
 ) -> Result<Document, FormatError> {
-    let mut metadata = Map::new();
-    metadata.insert("format".into(), json!(format.name()));
-    if let Some(name) = filename {
-        metadata.insert("filename".into(), json!(name));
-    }
+    let mut metadata = base_metadata(format, filename);
     let (title, body) = match format {
         Format::Text => {
             // Taken over, not copied (it may be 100 MiB).
@@ -342,12 +360,9 @@ pub fn extract(
         Format::Docx => docx(bytes, &mut metadata)?,
         Format::Feed => feed(&text, &mut metadata)?,
     };
-    let title = title
-        .or_else(|| stem(filename))
-        .unwrap_or_else(|| "Untitled".into());
     Ok(Document {
         format,
-        title: title.chars().take(500).collect(),
+        title: title_or_name(title, filename),
         text: body,
         metadata,
     })

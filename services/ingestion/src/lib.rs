@@ -6,6 +6,7 @@ pub mod content_client;
 pub mod feeds;
 pub mod fetch;
 pub mod formats;
+pub mod large_text;
 pub mod metrics;
 pub mod pipeline;
 pub mod routes;

@@ -4,8 +4,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use std::sync::Arc;
+
 use crate::content_client::{ContentError, NewItem};
 use crate::formats::{self, FormatError};
+use crate::large_text::{self, ItemHead, TextFile};
 use crate::AppState;
 
 /// What a file job ingests (the job's `input`).
@@ -84,6 +87,24 @@ pub async fn run_file(
     // `None` in a request, whose caller waits for the answer anyway: no extra writes.
     progress: Option<&Progress<'_>>,
 ) -> Result<Vec<String>, JobError> {
+    if input.size > large_text::STREAM_ABOVE {
+        let (path, meta) = (state.blobs.path(&input.sha256), input.clone());
+        let text = tokio::task::spawn_blocking(move || {
+            TextFile::open_if_text(
+                path,
+                meta.filename.as_deref(),
+                meta.declared_type.as_deref(),
+            )
+        })
+        .await
+        .map_err(|e| JobError::Internal(e.to_string()))??;
+        if let Some(text) = text {
+            if let Some(progress) = progress {
+                progress.set(0.2).await;
+            }
+            return run_large_text(state, owner, input, text, key, request_id).await;
+        }
+    }
     let bytes = state
         .blobs
         .read(&input.sha256)
@@ -126,12 +147,7 @@ pub async fn run_file(
         body: document.text,
         kind: "document".into(),
         tags: input.tags.clone(),
-        source: match &input.url {
-            Some(url) => {
-                json!({"type": "url", "url": url, "filename": input.filename, "sha256": input.sha256})
-            }
-            None => json!({"type": "upload", "filename": input.filename, "sha256": input.sha256}),
-        },
+        source: source(input),
         metadata: serde_json::Value::Object(document.metadata),
         chunks,
     };
@@ -140,4 +156,50 @@ pub async fn run_file(
         .create_item(owner, &item, key, request_id)
         .await?;
     Ok(vec![id])
+}
+
+/// Where an item came from: the upload or the URL, and the stored file.
+fn source(input: &FileInput) -> serde_json::Value {
+    match &input.url {
+        Some(url) => {
+            json!({"type": "url", "url": url, "filename": input.filename, "sha256": input.sha256})
+        }
+        None => json!({"type": "upload", "filename": input.filename, "sha256": input.sha256}),
+    }
+}
+
+/// A large plain-text file, read and sent in blocks (see [`large_text`]).
+async fn run_large_text(
+    state: &AppState,
+    owner: &str,
+    input: &FileInput,
+    text: TextFile,
+    key: &str,
+    request_id: Option<&str>,
+) -> Result<Vec<String>, JobError> {
+    let metadata = formats::base_metadata(formats::Format::Text, input.filename.as_deref());
+    let head = Arc::new(ItemHead {
+        title: input.title.clone(),
+        filename: input.filename.clone(),
+        tags: input.tags.clone(),
+        source: source(input),
+        metadata: serde_json::Value::Object(metadata),
+        chunk_chars: state.settings.chunk_chars,
+        overlap: state.settings.chunk_overlap,
+    });
+    let mut failure = None;
+    let created = state
+        .content
+        .post_item(owner, key, request_id, || {
+            let (body, slot) = large_text::item_body(text.clone(), head.clone());
+            failure = Some(slot);
+            body
+        })
+        .await;
+    // A body that broke off because of the file, not the content service.
+    if let Some(e) = failure.and_then(|slot| slot.lock().unwrap_or_else(|p| p.into_inner()).take())
+    {
+        return Err(e);
+    }
+    Ok(vec![created?])
 }

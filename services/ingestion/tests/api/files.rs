@@ -356,6 +356,116 @@ async fn large_files_are_queued_and_the_limit_is_exact() {
     );
 }
 
+/// A text of about `len` bytes of UTF-8 in paragraphs of sentences, with accented
+/// letters, blank lines and a title line first.
+fn long_text(len: usize) -> String {
+    let mut text = String::from("\n   \n  Notizen über Käse, Brühe & Crème brûlée   \n\n");
+    let mut n = 0;
+    while text.len() < len {
+        n += 1;
+        text.push_str(&format!("Satz {n}: Der Käse reift, die Brühe köchelt. "));
+        if n % 7 == 0 {
+            text.push('\n');
+        }
+        if n % 23 == 0 {
+            text.push_str("\n\n");
+        }
+    }
+    text
+}
+
+/// The item made of `bytes` is the one the in-memory reading makes of the whole file:
+/// same text, title and chunks.
+async fn assert_read_whole(env: &Env, id: &str, bytes: &[u8], name: &str, sizes: (usize, usize)) {
+    use peermesh_ingestion::formats;
+    let (format, text) = formats::detect(bytes, Some(name), None).unwrap();
+    let expected = formats::extract(format, text, bytes, Some(name)).unwrap();
+    let item = env.content_item(id).await;
+    assert_eq!(item["title"], expected.title.as_str());
+    assert_eq!(item["metadata"]["format"], "text");
+    assert_eq!(item["metadata"]["filename"], name);
+    let body = item["body"].as_str().unwrap();
+    assert_eq!(body.len(), expected.text.len());
+    assert!(body == expected.text, "the bodies differ");
+    let mut chunks = Vec::new();
+    let mut path = format!("/api/v1/content/{id}/chunks?limit=100");
+    loop {
+        let page = env.content_get(&path).await;
+        chunks.extend(page["items"].as_array().unwrap().iter().map(|c| {
+            (
+                c["text"].as_str().unwrap().to_owned(),
+                c["start"].as_u64().unwrap() as usize,
+                c["end"].as_u64().unwrap() as usize,
+            )
+        }));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/content/{id}/chunks?limit=100&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let whole: Vec<_> = peermesh_chunking::split_with_overlap(&expected.text, sizes.0, sizes.1)
+        .into_iter()
+        .map(|c| (c.text, c.start, c.end))
+        .collect();
+    assert_eq!(chunks.len(), whole.len());
+    assert!(chunks == whole, "the chunks differ");
+}
+
+#[actix_web::test]
+async fn large_plain_text_is_read_in_blocks_into_the_same_item() {
+    let sync_max = 3 << 20;
+    let env = stack(
+        None,
+        true,
+        &[
+            ("SYNC_MAX_BYTES", sync_max.to_string()),
+            ("CHUNK_CHARS", "2000".into()),
+            ("CHUNK_OVERLAP", "300".into()),
+        ],
+    )
+    .await;
+    let sizes = (2000, 300);
+
+    // Windows-1252 with CRLF line ends (guessed, decoded, turned into LF), in the
+    // request; UTF-16 with a BOM, in the request; UTF-8 in a worker.
+    let crlf = long_text(1_600_000).replace('\n', "\r\n");
+    let latin = encoding_rs::WINDOWS_1252.encode(&crlf).0.into_owned();
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(long_text(700_000).encode_utf16().flat_map(u16::to_le_bytes));
+    let utf8 = long_text(sync_max + 500_000).into_bytes();
+    for (name, bytes, status) in [
+        ("latin.txt", latin, 201),
+        ("utf16.txt", utf16, 201),
+        ("utf8.txt", utf8, 202),
+    ] {
+        let resp = env.upload(file(name, "text/plain", bytes.clone())).await;
+        assert_eq!(resp.status(), status, "{name}");
+        let body: Value = resp.json().await.unwrap();
+        let job = env.finished(body["job"]["id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "succeeded", "{name}: {job}");
+        let id = job["content_ids"][0].as_str().unwrap();
+        assert_read_whole(&env, id, &bytes, name, sizes).await;
+    }
+
+    // Found out only past the first block, in a worker: binary data (a NUL near the
+    // end) and a file with no text. Each job fails with the reason; nothing is made.
+    let mut nul = long_text(sync_max + 100_000).into_bytes();
+    let at = nul.len() - 10;
+    nul[at] = 0;
+    let blank = " \n\t\n".repeat(sync_max / 4 + 1000).into_bytes();
+    for (bytes, reason) in [(nul, "binary data"), (blank, "holds no text")] {
+        let resp = env.upload(file("odd.txt", "text/plain", bytes)).await;
+        assert_eq!(resp.status(), 202);
+        let body: Value = resp.json().await.unwrap();
+        let job = env.finished(body["job"]["id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "failed", "{job}");
+        assert_eq!(job["attempts"], 1, "not worth retrying: {job}");
+        assert!(job["error"].as_str().unwrap().contains(reason), "{job}");
+    }
+    let list = env.content_get("/api/v1/content?limit=100").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+}
+
 #[actix_web::test]
 async fn nothing_is_lost_while_the_content_service_is_down() {
     let port = free_port();
