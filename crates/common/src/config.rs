@@ -57,6 +57,48 @@ fn custom_error(prefix: &str, msg: &str) -> ConfigError {
     }
 }
 
+/// Addresses (`10.0.0.7`) and networks (`172.16.0.0/12`), comma separated, read from one
+/// variable (in containers an address is often known only by its network).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Networks(Vec<ipnet::IpNet>);
+
+impl Networks {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::str::FromStr for Networks {
+    type Err = String;
+
+    fn from_str(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("{s:?} is not an IP address or network"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Networks)
+    }
+}
+
+impl Networks {
+    /// Reads the list held by variable `name` (named in the error).
+    pub fn from_var(name: &str, list: &str) -> Result<Self, ConfigError> {
+        list.parse().map_err(|reason| ConfigError::Invalid {
+            name: name.to_owned(),
+            reason,
+        })
+    }
+}
+
 /// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -209,6 +251,26 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "missing required environment variable AUTH_SIGNING_KEY_FILE"
+        );
+    }
+
+    #[test]
+    fn networks_are_addresses_or_networks() {
+        let nets: Networks = " 10.9.9.9, 172.16.0.0/12,::1 ,".parse().unwrap();
+        let has = |ip: &str| nets.contains(ip.parse().unwrap());
+        assert!(has("10.9.9.9"));
+        assert!(!has("10.9.9.8"));
+        assert!(has("172.18.0.5"));
+        assert!(!has("172.32.0.1"));
+        assert!(has("::1"));
+        assert!("gateway".parse::<Networks>().is_err());
+        assert!("10.0.0.0/33".parse::<Networks>().is_err());
+        assert!("".parse::<Networks>().unwrap().is_empty());
+
+        let err = Networks::from_var("X_NETS", "10.0.0.1,nope").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid environment variable X_NETS: \"nope\" is not an IP address or network"
         );
     }
 

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use peermesh_common::config::Networks;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 
@@ -69,24 +70,44 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] >= 240) // reserved
 }
 
+/// Which addresses fetches may reach: public ones and the networks an operator allows
+/// (`INGEST_FETCH_ALLOWED_NETWORKS`, e.g. an intranet wiki), or any at all
+/// (`INGEST_ALLOW_PRIVATE_NETWORKS`: local development and tests only).
+#[derive(Debug, Clone, Default)]
+pub struct AddressPolicy {
+    pub allow_private: bool,
+    pub allowed: Networks,
+}
+
+impl AddressPolicy {
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        self.allow_private || is_public(ip) || self.allowed.contains(ip)
+    }
+}
+
+/// The resolver's refusal: the name has no address the policy permits.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves to no address that may be fetched")]
+struct NoAllowedAddress(String);
+
 /// Resolves names and keeps only the addresses the policy allows.
 struct GuardedResolver {
-    allow_private: bool,
+    policy: Arc<AddressPolicy>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
-                .filter(|a| allow_private || is_public(a.ip()))
+                .filter(|a| policy.permits(a.ip()))
                 .collect();
             if allowed.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
+                return Err(Box::new(NoAllowedAddress(host)) as _);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -96,7 +117,7 @@ impl Resolve for GuardedResolver {
 #[derive(Clone)]
 pub struct Fetcher {
     http: reqwest::Client,
-    allow_private: bool,
+    policy: Arc<AddressPolicy>,
     timeout: Duration,
 }
 
@@ -112,17 +133,20 @@ pub struct Fetched {
 }
 
 impl Fetcher {
-    pub fn new(allow_private: bool, timeout: Duration) -> Result<Self, String> {
+    pub fn new(policy: AddressPolicy, timeout: Duration) -> Result<Self, String> {
+        let policy = Arc::new(policy);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
             .connect_timeout(Duration::from_secs(10))
             .user_agent("PeerMesh-Ingest/1.0 (+https://peermesh.dev)")
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
             http,
-            allow_private,
+            policy,
             timeout,
         })
     }
@@ -149,7 +173,7 @@ impl Fetcher {
             Some(url::Host::Domain(_)) => None,
         };
         if let Some(ip) = literal {
-            if !self.allow_private && !is_public(ip) {
+            if !self.policy.permits(ip) {
                 return Err(FetchError::Refused(format!("{ip} is not a public address")));
             }
         }
@@ -183,14 +207,11 @@ impl Fetcher {
                 req = req.header(name, value);
             }
             let resp = req.send().await.map_err(|e| {
-                let text = describe(&e);
-                if text.contains("no public address") {
-                    FetchError::Refused(format!(
-                        "{} does not resolve to a public address",
-                        url.host_str().unwrap_or_default()
-                    ))
-                } else {
-                    FetchError::Failed(format!("fetching {url}: {text}"))
+                let refused = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+                    .find_map(|s| s.downcast_ref::<NoAllowedAddress>());
+                match refused {
+                    Some(refused) => FetchError::Refused(refused.to_string()),
+                    None => FetchError::Failed(format!("fetching {url}: {}", describe(&e))),
                 }
             })?;
             let status = resp.status();
@@ -333,10 +354,6 @@ impl Fetcher {
             )))
         }
     }
-
-    pub fn allows_private(&self) -> bool {
-        self.allow_private
-    }
 }
 
 /// A feed document as fetched, with its validators for the next conditional GET.
@@ -400,7 +417,7 @@ mod tests {
 
     #[test]
     fn urls_are_checked_before_connecting() {
-        let strict = Fetcher::new(false, Duration::from_secs(5)).unwrap();
+        let strict = Fetcher::new(AddressPolicy::default(), Duration::from_secs(5)).unwrap();
         for bad in [
             "ftp://example.com/x",
             "file:///etc/passwd",
@@ -415,8 +432,24 @@ mod tests {
             assert!(strict.check(bad).is_err(), "{bad}");
         }
         assert!(strict.check("https://example.com/page").is_ok());
-        let open = Fetcher::new(true, Duration::from_secs(5)).unwrap();
+        let open = Fetcher::new(
+            AddressPolicy {
+                allow_private: true,
+                ..Default::default()
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert!(open.check("http://127.0.0.1:8080/").is_ok());
         assert!(open.check("gopher://127.0.0.1/").is_err());
+        let intranet = AddressPolicy {
+            allow_private: false,
+            allowed: "10.1.2.0/24, fd00::7".parse().unwrap(),
+        };
+        let some = Fetcher::new(intranet, Duration::from_secs(5)).unwrap();
+        assert!(some.check("http://10.1.2.200/wiki").is_ok());
+        assert!(some.check("http://[fd00::7]/").is_ok());
+        assert!(some.check("http://10.1.3.1/").is_err());
+        assert!(some.check("http://127.0.0.1/").is_err());
     }
 }

@@ -15,7 +15,7 @@ pub mod store;
 pub mod worker;
 
 use diesel_migrations::embed_migrations;
-use peermesh_common::config::{self, ServerSettings};
+use peermesh_common::config::{self, Networks, ServerSettings};
 use peermesh_common::health::Readiness;
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
 use peermesh_common::metrics::Metrics;
@@ -80,6 +80,10 @@ pub struct IngestSettings {
     /// tests only.
     #[serde(default)]
     pub allow_private_networks: bool,
+    /// Private addresses and networks URL imports may reach all the same (an
+    /// intranet), comma separated.
+    #[serde(default)]
+    pub fetch_allowed_networks: String,
     /// The whole fetch of a URL, redirects included.
     #[serde(default = "default_fetch_timeout")]
     pub fetch_timeout_secs: u64,
@@ -229,7 +233,13 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             settings.content.clone(),
         )?),
         fetcher: fetch::Fetcher::new(
-            ingest.allow_private_networks,
+            fetch::AddressPolicy {
+                allow_private: ingest.allow_private_networks,
+                allowed: Networks::from_var(
+                    "INGEST_FETCH_ALLOWED_NETWORKS",
+                    &ingest.fetch_allowed_networks,
+                )?,
+            },
             std::time::Duration::from_secs(ingest.fetch_timeout_secs.max(1)),
         )?,
         settings: std::sync::Arc::new(ingest.clone()),

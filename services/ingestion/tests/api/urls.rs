@@ -1,7 +1,10 @@
 //! URL imports against a local web server: what is fetched, and what is refused.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::dev::Service;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use peermesh_test_support::client::assert_problem;
 use reqwest::Method;
@@ -9,13 +12,33 @@ use serde_json::{json, Value};
 
 use crate::files::{stack, Env};
 
-/// A local site: a page, redirect chains, a redirect out of http, a 404, a large
-/// and a slow document. Returns its port.
+/// A local site on 127.0.0.1: see [`site_on`].
 fn site() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    site_on("127.0.0.1", Vec::new()).0
+}
+
+/// A local site on `ip`: a page, redirect chains, a redirect out of http, a 404, a
+/// large and a slow document, and `/away/{i}` redirecting to `away[i]`. Returns its
+/// port and the number of requests it has had.
+fn site_on(ip: &str, away: Vec<String>) -> (u16, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(|| {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let server = HttpServer::new(move || {
+        let (away, counter) = (away.clone(), counter.clone());
         App::new()
+            .wrap_fn(move |req, srv| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                srv.call(req)
+            })
+            .route(
+                "/away/{i}",
+                web::get().to(move |i: web::Path<usize>| {
+                    let target = away[*i].clone();
+                    async move { HttpResponse::Found().insert_header(("location", target)).finish() }
+                }),
+            )
             .route(
                 "/page.html",
                 web::get().to(|| async {
@@ -52,7 +75,7 @@ fn site() -> u16 {
     .unwrap()
     .run();
     actix_web::rt::spawn(server);
-    port
+    (port, hits)
 }
 
 async fn import(env: &Env, url: &str) -> reqwest::Response {
@@ -159,4 +182,49 @@ async fn private_addresses_are_refused_without_the_development_flag() {
         assert_eq!(problem["errors"][0]["field"], "url", "{url}");
     }
     assert_eq!(env.content_get("/api/v1/content").await["items"], json!([]));
+}
+
+#[actix_web::test]
+async fn allowed_networks_are_fetched_and_redirects_out_of_them_are_refused() {
+    // An "intranet" on 127.0.0.2, allowed by configuration; the rest of loopback is
+    // as private as ever, here a server on 127.0.0.1 that must never be reached.
+    let (outside, outside_hits) = site_on("127.0.0.1", Vec::new());
+    let away = vec![
+        format!("http://127.0.0.1:{outside}/page.html"),
+        format!("http://localhost:{outside}/page.html"),
+        format!("http://0x7f000001:{outside}/page.html"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+    ];
+    let (inside, inside_hits) = site_on("127.0.0.2", away.clone());
+    let env = stack(
+        None,
+        true,
+        &[("FETCH_ALLOWED_NETWORKS", "127.0.0.2/32".into())],
+    )
+    .await;
+
+    let resp = import(&env, &format!("http://127.0.0.2:{inside}/hop/2")).await;
+    assert_eq!(
+        resp.status(),
+        201,
+        "inside the allowed network, redirects included"
+    );
+    let asked = inside_hits.load(Ordering::SeqCst);
+    assert_eq!(asked, 4);
+
+    for (i, target) in away.iter().enumerate() {
+        let url = format!("http://127.0.0.2:{inside}/away/{i}");
+        let problem = assert_problem(import(&env, &url).await, 422, "url_refused").await;
+        assert_eq!(problem["errors"][0]["field"], "url", "{target}");
+    }
+    assert_eq!(inside_hits.load(Ordering::SeqCst), asked + away.len());
+    assert_problem(import(&env, &away[0]).await, 422, "url_refused").await;
+    assert_eq!(outside_hits.load(Ordering::SeqCst), 0, "never reached");
+    assert_eq!(
+        env.content_get("/api/v1/content").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
