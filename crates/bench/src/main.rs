@@ -720,7 +720,25 @@ async fn upload(
     Some((status, resp.json().await.unwrap_or(Value::Null)))
 }
 
+/// The ingestion service's peak resident memory since the last call (VmHWM, reset
+/// through `clear_refs`), when `BENCH_INGEST_PID` names its process.
+fn ingest_peak_rss() -> Option<String> {
+    let pid = std::env::var("BENCH_INGEST_PID").ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").ok()?;
+    Some(format!("ingestion peak RSS {:.1} MiB", kib / 1024.0))
+}
+
 async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usize) {
+    let _ = ingest_peak_rss(); // Only from here on.
     let user = register(&http, &base, "ingest").await;
     let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
     let words = Arc::new(vocabulary(5000));
@@ -747,6 +765,9 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         "  = {:.0} documents/min end to end",
         small.ok as f64 / small.secs * 60.0
     );
+    if let Some(rss) = ingest_peak_rss() {
+        println!("  {rss}");
+    }
 
     let big_pdf = pdf(280, 35_000);
     let size = big_pdf.len();
@@ -758,6 +779,9 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         answer.as_ref().map(|(s, _)| *s),
         started.elapsed().as_secs_f64()
     );
+    if let Some(rss) = ingest_peak_rss() {
+        println!("  {rss}");
+    }
 
     let mut rng = Rng(7);
     let mut text = String::with_capacity(100 * 1024 * 1024 + 4096);
@@ -808,6 +832,9 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         accepted,
         started.elapsed().as_secs_f64()
     );
+    if let Some(rss) = ingest_peak_rss() {
+        println!("  {rss}");
+    }
 }
 
 #[tokio::main]
