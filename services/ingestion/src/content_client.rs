@@ -233,6 +233,8 @@ impl ContentClient {
                 .bearer_auth(&token)
                 .header("x-on-behalf-of", owner)
                 .header("idempotency-key", key)
+                // Only the id back: the item may hold 100 MiB of text.
+                .header("prefer", "return=minimal")
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body());
             if let Some(id) = request_id {

@@ -221,15 +221,72 @@ enum Outcome {
     Replayed(String),
 }
 
-/// Creates an item: 201 with `Location` and `ETag`. With an `Idempotency-Key`, a retry
-/// with the same body gets the same item back; another body under the key is a 422.
+/// The client asked for `Prefer: return=minimal` (RFC 7240).
+fn prefers_minimal(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            let p = p.split(';').next().unwrap_or_default();
+            p.trim().eq_ignore_ascii_case("return=minimal")
+        })
+}
+
+/// 201 for a new item: the item with its `ETag`, or, when the client prefers
+/// `return=minimal`, only `{"id"}` and `Location` — a writer of large documents (the
+/// ingestion service) need not get 100 MiB back, nor the service read it back.
+pub enum CreatedItem {
+    Full(Box<Tagged<ItemOut, 201>>),
+    Minimal(String),
+}
+
+impl actix_web::Responder for CreatedItem {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> actix_web::HttpResponse {
+        match self {
+            CreatedItem::Full(item) => (*item).respond_to(req),
+            CreatedItem::Minimal(id) => actix_web::HttpResponse::Created()
+                .insert_header((header::LOCATION, format!("{PREFIX}/{id}")))
+                .insert_header(("preference-applied", "return=minimal"))
+                .json(serde_json::json!({ "id": id })),
+        }
+    }
+}
+
+impl paperclip::v2::schema::Apiv2Schema for CreatedItem {
+    fn name() -> Option<String> {
+        Tagged::<ItemOut, 201>::name()
+    }
+
+    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
+        Tagged::<ItemOut, 201>::raw_schema()
+    }
+}
+
+impl paperclip::actix::OperationModifier for CreatedItem {
+    fn update_response(op: &mut paperclip::v2::models::DefaultOperationRaw) {
+        Tagged::<ItemOut, 201>::update_response(op);
+    }
+
+    fn update_definitions(
+        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
+    ) {
+        Tagged::<ItemOut, 201>::update_definitions(map);
+    }
+}
+
+/// Creates an item: 201 with `Location` and `ETag` (only `{"id"}` and `Location` with
+/// `Prefer: return=minimal`). With an `Idempotency-Key`, a retry with the same body gets
+/// the same item back; another body under the key is a 422.
 #[api_v2_operation(summary = "Create a content item", tags(content))]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     input: web::Json<CreateItem>,
-) -> Result<Tagged<ItemOut, 201>, ApiError> {
+) -> Result<CreatedItem, ApiError> {
     let owner = caller.writable_owner()?;
     let key = idempotency_key(&req)?;
     let input = input.into_inner();
@@ -290,15 +347,18 @@ pub async fn create(
             .with_code("idempotency_key_reused"))
         }
     };
-    let id = match &outcome {
-        Outcome::Created(id) | Outcome::Replayed(id) => id.clone(),
+    let id = match outcome {
+        Outcome::Created(id) | Outcome::Replayed(id) => id,
     };
+    if prefers_minimal(&req) {
+        return Ok(CreatedItem::Minimal(id));
+    }
     let item = state
         .db
         .run(move |conn| store::get(conn, Some(&owner), &id))
         .await?
         .ok_or_else(not_found)?;
-    Ok(created(&item))
+    Ok(CreatedItem::Full(Box::new(created(&item))))
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]

@@ -536,3 +536,39 @@ async fn idempotency_keys_replay_the_first_answer() {
     assert_eq!(made.len(), 1, "{made:?}");
     assert_eq!(ids(&env.get("/api/v1/content", t).await).len(), 2);
 }
+
+#[actix_web::test]
+async fn a_minimal_answer_holds_only_the_id_when_asked_for() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let t = &alice.access_token;
+    let create = |prefer: &str, key: &str| {
+        env.request(Method::POST, "/api/v1/content", t)
+            .header("prefer", prefer)
+            .header("idempotency-key", key)
+            .json(&item("Brief", "a body not sent back"))
+            .send()
+    };
+    for (prefer, key) in [
+        ("return=minimal", "k1"),
+        ("respond-async, RETURN=minimal; x=1", "k2"),
+        ("return=minimal", "k1"), // a replay answers alike
+    ] {
+        let resp = create(prefer, key).await.unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.headers()["preference-applied"], "return=minimal");
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+        assert_eq!(location, format!("/api/v1/content/{}", id(&body)));
+        let stored = env.get(&location, t).await;
+        assert_eq!(stored["body"], "a body not sent back");
+    }
+    let full = create("return=representation", "k3").await.unwrap();
+    assert_eq!(full.status(), 201);
+    assert!(full.headers().get("preference-applied").is_none());
+    assert!(full.headers().contains_key("etag"));
+    let full: Value = full.json().await.unwrap();
+    assert_eq!(full["body"], "a body not sent back");
+    assert_eq!(ids(&env.get("/api/v1/content", t).await).len(), 3);
+}
