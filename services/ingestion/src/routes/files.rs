@@ -305,9 +305,15 @@ pub(crate) async fn accept(
         }
     }
 
-    // Format check now (415 before anything is queued), on the head for large files.
-    let head = read_head(state, &input.sha256, settings.sync_max_bytes).await?;
+    // Format check now (415 before anything is queued): of the whole file when it is
+    // processed in the request, of its first 64 KiB when it is queued.
     let sync = input.size <= settings.sync_max_bytes;
+    let head = read_head(
+        state,
+        &input.sha256,
+        if sync { input.size } else { 64 * 1024 },
+    )
+    .await?;
     let check = head.clone();
     let (name, decl, whole) = (input.filename.clone(), input.declared_type.clone(), sync);
     tokio::task::spawn_blocking(move || {
