@@ -720,25 +720,52 @@ async fn upload(
     Some((status, resp.json().await.unwrap_or(Value::Null)))
 }
 
-/// The ingestion service's peak resident memory since the last call (VmHWM, reset
-/// through `clear_refs`), when `BENCH_INGEST_PID` names its process.
-fn ingest_peak_rss() -> Option<String> {
-    let pid = std::env::var("BENCH_INGEST_PID").ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").ok()?;
-    Some(format!("ingestion peak RSS {:.1} MiB", kib / 1024.0))
+/// The ingestion service's memory per step, when `BENCH_INGEST_PID` names its process:
+/// the peak since the step began (VmHWM, reset through `clear_refs` at each step) and
+/// what it held when the step began, so a step's own cost shows.
+struct RssProbe {
+    pid: String,
+    start_kib: f64,
+}
+
+impl RssProbe {
+    fn read(pid: &str, field: &str) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn begin(pid: String) -> Option<Self> {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").ok()?;
+        let start_kib = Self::read(&pid, "VmRSS:")?;
+        Some(Self { pid, start_kib })
+    }
+
+    /// Reports the step that ends and begins the next one.
+    fn step(&mut self) -> String {
+        let peak = Self::read(&self.pid, "VmHWM:").unwrap_or(f64::NAN);
+        let report = format!(
+            "ingestion peak RSS {:.1} MiB ({:.1} MiB when the step began)",
+            peak / 1024.0,
+            self.start_kib / 1024.0
+        );
+        if let Some(next) = Self::begin(self.pid.clone()) {
+            *self = next;
+        }
+        report
+    }
 }
 
 async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usize) {
-    let _ = ingest_peak_rss(); // Only from here on.
+    let mut rss = std::env::var("BENCH_INGEST_PID")
+        .ok()
+        .and_then(RssProbe::begin);
     let user = register(&http, &base, "ingest").await;
     let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
     let words = Arc::new(vocabulary(5000));
@@ -765,8 +792,8 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         "  = {:.0} documents/min end to end",
         small.ok as f64 / small.secs * 60.0
     );
-    if let Some(rss) = ingest_peak_rss() {
-        println!("  {rss}");
+    if let Some(rss) = rss.as_mut() {
+        println!("  {}", rss.step());
     }
 
     let big_pdf = pdf(280, 35_000);
@@ -779,8 +806,8 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         answer.as_ref().map(|(s, _)| *s),
         started.elapsed().as_secs_f64()
     );
-    if let Some(rss) = ingest_peak_rss() {
-        println!("  {rss}");
+    if let Some(rss) = rss.as_mut() {
+        println!("  {}", rss.step());
     }
 
     let mut rng = Rng(7);
@@ -832,8 +859,8 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         accepted,
         started.elapsed().as_secs_f64()
     );
-    if let Some(rss) = ingest_peak_rss() {
-        println!("  {rss}");
+    if let Some(rss) = rss.as_mut() {
+        println!("  {}", rss.step());
     }
 }
 
