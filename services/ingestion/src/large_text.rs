@@ -353,3 +353,33 @@ impl FirstLine {
         (!line.is_empty()).then(|| line.to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_line_found_in_parts_is_the_whole_text_s_title() {
+        let long = "word ".repeat(60);
+        for text in [
+            "Title\nbody".to_owned(),
+            "\n \t\n   Indented title   \nbody".to_owned(),
+            format!("{long}\nbody"),
+            format!("  {}  \t\nbody", "x".repeat(200)),
+            format!("{} tail", "y".repeat(199)),
+            "only one line without an end  ".to_owned(),
+            "mid\rline carriage\r\nnext".replace("\r\n", "\n"),
+        ] {
+            let whole = formats::extract(formats::Format::Text, text.clone(), &[], None).unwrap();
+            for size in [1, 2, 7, 1000] {
+                let mut title = FirstLine::default();
+                let chars: Vec<char> = text.chars().collect();
+                for part in chars.chunks(size) {
+                    title.feed(&part.iter().collect::<String>());
+                }
+                let found = formats::title_or_name(title.line(), None);
+                assert_eq!(found, whole.title, "{text:?} in parts of {size}");
+            }
+        }
+    }
+}

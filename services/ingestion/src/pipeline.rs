@@ -1,10 +1,10 @@
 //! One job's work: read the stored file, find its format and text, split it into
 //! chunks and write it to the content service as one item.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-use std::sync::Arc;
 
 use crate::content_client::{ContentError, NewItem};
 use crate::formats::{self, FormatError};
