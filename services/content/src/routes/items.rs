@@ -93,7 +93,7 @@ fn source(input: &SourceIn, errors: &mut Errors) -> Source {
 /// Checks client chunks against the body, or computes them.
 fn chunks_for(
     body: &str,
-    given: Option<&[ChunkIn]>,
+    given: Option<Vec<ChunkIn>>,
     limits: &Limits,
     errors: &mut Errors,
 ) -> Vec<Chunk> {
@@ -106,7 +106,7 @@ fn chunks_for(
     }
     let body_chars = body.chars().count() as u64;
     let mut out = Vec::with_capacity(given.len());
-    for (i, c) in given.iter().enumerate() {
+    for (i, c) in given.into_iter().enumerate() {
         if c.text.trim().is_empty() {
             errors.add(format!("chunks[{i}].text"), "must not be empty");
         }
@@ -120,7 +120,7 @@ fn chunks_for(
             );
         }
         out.push(Chunk {
-            text: c.text.clone(),
+            text: c.text,
             start: c.start as usize,
             end: c.end as usize,
         });
@@ -151,11 +151,27 @@ struct Prepared {
     chunks: Vec<Chunk>,
 }
 
-fn prepare_create(
-    input: &CreateItem,
-    owner: String,
-    limits: &Limits,
-) -> Result<Prepared, ApiError> {
+/// The SHA-256 of the request as JSON, to tell a replay from another request under
+/// the same idempotency key; hashed while it is written out, never held whole.
+fn request_hash(input: &CreateItem) -> String {
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    let _ = serde_json::to_writer(&mut hashing, input);
+    format!("{:x}", hashing.0.finalize())
+}
+
+/// Checks a new item and takes its parts over (the body and chunks are moved, not
+/// copied: they may be 100 MiB).
+fn prepare_create(input: CreateItem, owner: String, limits: &Limits) -> Result<Prepared, ApiError> {
     let mut errors = Errors::default();
     let title = validate::title(&input.title).unwrap_or_else(|m| {
         errors.add("title", m);
@@ -166,7 +182,7 @@ fn prepare_create(
     let tags = validate::tags(input.tags.as_deref().unwrap_or_default(), &mut errors);
     let source = input.source.as_ref().map(|s| source(s, &mut errors));
     let metadata = metadata(input.metadata.as_ref(), limits, &mut errors);
-    let chunks = chunks_for(&input.body, input.chunks.as_deref(), limits, &mut errors);
+    let chunks = chunks_for(&input.body, input.chunks, limits, &mut errors);
     errors.finish()?;
     let now = chrono::Utc::now().naive_utc();
     let source = source.unwrap_or_default();
@@ -175,8 +191,8 @@ fn prepare_create(
             id: uuid::Uuid::now_v7().to_string(),
             owner_id: owner,
             title,
-            body: input.body.clone(),
             body_bytes: input.body.len() as i64,
+            body: input.body,
             kind,
             tags: serde_json::Value::from(tags.clone()).to_string(),
             metadata,
@@ -294,39 +310,34 @@ pub async fn create(
     // Validation, chunking and hashing are CPU work over bodies of up to 100 MiB.
     let wants_hash = key.is_some();
     let (prepared, request_hash) = tokio::task::spawn_blocking(move || {
-        let hash = wants_hash.then(|| {
-            let bytes = serde_json::to_vec(&input).unwrap_or_default();
-            format!("{:x}", Sha256::digest(bytes))
-        });
-        prepare_create(&input, owner, &limits).map(|p| (p, hash))
+        let hash = wants_hash.then(|| request_hash(&input));
+        prepare_create(input, owner, &limits).map(|p| (std::sync::Arc::new(p), hash))
     })
     .await
     .map_err(ApiError::internal)??;
 
     let owner = prepared.item.owner_id.clone();
-    let attempt = |prepared: Prepared, key: Option<String>, hash: Option<String>| {
-        let owner = owner.clone();
-        state.db.write(move |conn| {
-            let now = prepared.item.created_at;
-            if let (Some(key), Some(hash)) = (&key, &hash) {
-                if let Some((first_hash, item_id)) =
-                    store::idempotent_replay(conn, &owner, key, now)?
-                {
-                    return Ok(Err((first_hash == *hash, item_id)));
+    // Shared, not copied, with a second attempt: the item may hold 100 MiB.
+    let attempt =
+        |prepared: std::sync::Arc<Prepared>, key: Option<String>, hash: Option<String>| {
+            let owner = owner.clone();
+            state.db.write(move |conn| {
+                let now = prepared.item.created_at;
+                if let (Some(key), Some(hash)) = (&key, &hash) {
+                    if let Some((first_hash, item_id)) =
+                        store::idempotent_replay(conn, &owner, key, now)?
+                    {
+                        return Ok(Err((first_hash == *hash, item_id)));
+                    }
+                    store::insert(conn, &prepared.item, &prepared.tags, &prepared.chunks)?;
+                    store::remember_key(conn, &owner, key, hash, &prepared.item.id, now)?;
+                } else {
+                    store::insert(conn, &prepared.item, &prepared.tags, &prepared.chunks)?;
                 }
-                store::insert(conn, &prepared.item, &prepared.tags, &prepared.chunks)?;
-                store::remember_key(conn, &owner, key, hash, &prepared.item.id, now)?;
-            } else {
-                store::insert(conn, &prepared.item, &prepared.tags, &prepared.chunks)?;
-            }
-            Ok(Ok(prepared.item.id.clone()))
-        })
-    };
-    let retry = key.as_ref().map(|_| Prepared {
-        item: prepared.item.clone(),
-        tags: prepared.tags.clone(),
-        chunks: prepared.chunks.clone(),
-    });
+                Ok(Ok(prepared.item.id.clone()))
+            })
+        };
+    let retry = key.as_ref().map(|_| prepared.clone());
     let result = match attempt(prepared, key.clone(), request_hash.clone()).await {
         // Two requests with one key at once: the loser's insert of the key fails;
         // the winner's item is the answer.
@@ -476,7 +487,7 @@ fn prepare_patch(input: &PatchItem, limits: &Limits) -> Result<Changes, ApiError
     match (&input.body, &input.chunks) {
         (Some(body), chunks) => {
             errors.check("body", validate::body(body, limits.max_body_bytes));
-            changes.chunks = Some(chunks_for(body, chunks.as_deref(), limits, &mut errors));
+            changes.chunks = Some(chunks_for(body, chunks.clone(), limits, &mut errors));
             changes.body = Some(body.clone());
         }
         (None, Some(_)) => errors.add("chunks", "may only be sent together with a new body"),
