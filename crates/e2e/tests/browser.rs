@@ -5,22 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use peermesh_test_support::free_port;
 use peermesh_test_support::gateway::{Gateway, Upstreams};
 use peermesh_test_support::providers::{FakeProvider, ProviderUser, CLIENT_ID, CLIENT_SECRET};
 use peermesh_test_support::spawn::spawn_auth;
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// ChromeDriver on a free port, stopped when dropped.
 struct Driver {

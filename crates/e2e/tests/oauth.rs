@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-
 use peermesh_test_support::client::redirect_location;
+use peermesh_test_support::free_port;
 use peermesh_test_support::gateway::{Gateway, Upstreams};
 use peermesh_test_support::providers::{FakeProvider, ProviderUser, CLIENT_ID, CLIENT_SECRET};
 use peermesh_test_support::spawn::spawn_auth;
@@ -18,11 +17,7 @@ const APP: &str = "http://app.example.test/signed-in";
 #[actix_web::test]
 async fn google_sign_in_through_the_gateway() {
     let google = FakeProvider::oidc();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
     let auth = spawn_auth(&[
         ("OAUTH_CALLBACK_BASE_URL", public.clone()),

@@ -1,11 +1,11 @@
 //! A real nginx in front of services on random ports, configured from the same
 //! templates as `scripts/run` and the containers (deploy/nginx/).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::free_port;
 use crate::workspace_root;
 
 pub struct Gateway {
@@ -37,13 +37,6 @@ pub fn render(template: &str, vars: &[(&str, String)]) -> String {
         out = out.replace(&format!("${{{name}}}"), value);
     }
     out
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl Gateway {

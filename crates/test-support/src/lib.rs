@@ -27,3 +27,12 @@ pub fn workspace_root() -> std::path::PathBuf {
         .canonicalize()
         .unwrap_or_else(|_| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
 }
+
+/// A loopback port nobody listens on right now (for a service that must know its
+/// port in advance, or a server that is down).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use mailin_embedded::{response, Handler, Response, Server, SslConfig};
 use peermesh_test_support::auth::{login, register, unique_email, PASSWORD};
 use peermesh_test_support::client::assert_problem;
+use peermesh_test_support::free_port;
 use peermesh_test_support::spawn::{spawn_auth, Spawned};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -426,11 +427,7 @@ async fn reset_requests_are_limited_per_address_and_per_account() {
 #[actix_web::test]
 async fn mail_waits_for_a_server_that_is_down_and_the_request_does_not() {
     // Reserve a port with nothing listening on it: the SMTP server is down.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let app = auth_with(port, &[]).await;
     let email = unique_email("down");
     let started = std::time::Instant::now();

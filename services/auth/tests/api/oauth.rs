@@ -1,10 +1,9 @@
 //! Sign-in with Google and GitHub, driven over HTTP like a browser against local
 //! providers that speak the real protocols (crates/test-support/src/providers.rs).
 
-use std::net::TcpListener;
-
 use peermesh_test_support::auth::{auth_with_admin, get_json, register, unique_email, TestUser};
 use peermesh_test_support::client::{assert_problem, redirect_location};
+use peermesh_test_support::free_port;
 use peermesh_test_support::providers::{
     FakeProvider, ProviderUser, Tamper, CLIENT_ID, CLIENT_SECRET,
 };
@@ -26,11 +25,7 @@ struct Env {
 async fn env_with(extra: &[(&'static str, String)]) -> Env {
     let google = FakeProvider::oidc();
     let github = FakeProvider::github();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut settings = vec![
         ("PORT", port.to_string()),
         (

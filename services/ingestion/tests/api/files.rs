@@ -1,13 +1,13 @@
 //! Uploads through a real stack: auth (tokens, the ingestion service's own client
 //! credentials), content (where the items land) and ingestion with its workers.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use peermesh_test_support::auth::{
     auth_with_admin, create_client, register, unique_email, TestUser,
 };
 use peermesh_test_support::client::assert_problem;
+use peermesh_test_support::free_port;
 use peermesh_test_support::spawn::{jwks_url, Spawned, Verifier};
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
@@ -63,14 +63,6 @@ pub async fn stack(
         user,
         settings: settings.into_iter().collect(),
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn file(name: &str, mime: &str, bytes: Vec<u8>) -> Form {

@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use peermesh_test_support::free_port;
 use peermesh_test_support::spawn::{jwks_url, Verifier};
 use serde_json::Value;
 
@@ -220,11 +221,7 @@ async fn the_binary_checks_the_health_of_the_local_service_for_container_health_
         "{}",
         String::from_utf8_lossy(&up.stderr)
     );
-    let nobody = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let nobody = free_port();
     let down = check(nobody);
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
