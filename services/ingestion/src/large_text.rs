@@ -79,21 +79,19 @@ impl TextFile {
 
     /// Decides the encoding as [`formats::decode_text`] does for a whole file: a BOM
     /// decides; else valid UTF-8 is taken as such; else the encoding is guessed from
-    /// all the bytes. Binary data (a NUL without a BOM, bytes the encoding cannot
-    /// decode) is refused.
+    /// all the bytes. A NUL without a BOM is refused here; bytes the encoding cannot
+    /// decode are found while the text is read (the body then breaks off).
     pub fn scan(path: PathBuf) -> Result<Self, JobError> {
         let mut head = Vec::with_capacity(4);
         File::open(&path)
             .and_then(|f| f.take(4).read_to_end(&mut head))
             .map_err(io_error)?;
         if let Some((encoding, bom)) = Encoding::for_bom(&head) {
-            let file = Self {
+            return Ok(Self {
                 path,
                 encoding,
                 bom,
-            };
-            file.decode(|_| Ok(()))?;
-            return Ok(file);
+            });
         }
         // UTF-8 (and no NUL), carrying a sequence cut by the end of a block over.
         let (mut utf8, mut carry) = (true, Vec::new());
@@ -125,15 +123,11 @@ impl TextFile {
             detector.feed(&[], true);
             detector.guess(None, chardetng::Utf8Detection::Allow)
         };
-        let file = Self {
+        Ok(Self {
             path,
             encoding,
             bom: 0,
-        };
-        if encoding != UTF_8 {
-            file.decode(|_| Ok(()))?;
-        }
-        Ok(file)
+        })
     }
 
     /// Calls `f` with the text in blocks, `\r\n` already turned into `\n`.
