@@ -153,6 +153,9 @@ pub struct ServerSettings {
     /// service, PostgreSQL mode scales.
     #[serde(default)]
     pub sqlite_single_instance: bool,
+    /// On SQLite, how many bytes of the file are read through a memory map (0: none).
+    #[serde(default = "default_sqlite_mmap_bytes")]
+    pub sqlite_mmap_bytes: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +193,14 @@ fn default_host() -> String {
 
 fn default_true() -> bool {
     true
+}
+
+/// How much of a SQLite file is read through a memory map by default: SQLite's own
+/// ceiling on Linux, 2 GiB - 64 KiB (why, in `peermesh_db`).
+pub const DEFAULT_SQLITE_MMAP_BYTES: u64 = 0x7fff_0000;
+
+fn default_sqlite_mmap_bytes() -> u64 {
+    DEFAULT_SQLITE_MMAP_BYTES
 }
 
 fn default_pool_size() -> u32 {

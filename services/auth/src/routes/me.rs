@@ -16,7 +16,7 @@ async fn user_out(state: &AppState, user: &users::User) -> Result<UserOut, ApiEr
     let id = user.id.clone();
     let identities = state
         .db
-        .run(move |conn| users::providers(conn, &id))
+        .read(move |conn| users::providers(conn, &id))
         .await
         .map_err(AuthError::from)?;
     Ok(UserOut::new(user, identities))

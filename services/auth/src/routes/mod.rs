@@ -173,7 +173,7 @@ pub async fn current_user(state: &AppState, user_id: &str) -> Result<User, ApiEr
     let id = user_id.to_owned();
     state
         .db
-        .run(move |conn| store::users::by_id(conn, &id))
+        .read(move |conn| store::users::by_id(conn, &id))
         .await
         .map_err(AuthError::from)?
         .ok_or_else(|| AuthError::NotFound.into())

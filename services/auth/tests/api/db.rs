@@ -111,3 +111,75 @@ fn the_scheme_picks_the_backend_and_typos_are_refused() {
         "{err}"
     );
 }
+
+#[derive(QueryableByName)]
+struct MmapSize {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    mmap_size: i64,
+}
+
+#[actix_web::test]
+async fn point_reads_run_in_place_on_sqlite_when_a_connection_is_free() {
+    let test_db = TestDb::new("auth");
+    let db = Db::connect_with(test_db.url(), 2, 1 << 22, &peermesh_auth::MIGRATIONS).unwrap();
+    db.migrate().unwrap();
+    let sqlite = db.backend() == peermesh_db::Backend::Sqlite;
+    let here = std::thread::current().id();
+    let ran_on = db.read(|_| Ok(std::thread::current().id())).await.unwrap();
+    assert_eq!(ran_on == here, sqlite, "in place only on SQLite");
+
+    // Both connections busy: the read waits for one on the blocking pool instead.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(held));
+    let (busy, started) = std::sync::mpsc::channel::<()>();
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, held, busy) = (db.clone(), held.clone(), busy.clone());
+            actix_web::rt::spawn(async move {
+                db.run(move |_| {
+                    busy.send(()).unwrap();
+                    held.lock().unwrap().recv().unwrap();
+                    Ok(())
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut holding = 0;
+    for _ in 0..500 {
+        holding += started.try_iter().count();
+        if holding == 2 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(holding, 2, "both connections are held");
+    let read = db.read(|conn| {
+        let n = users::table.count().get_result::<i64>(conn)?;
+        Ok((std::thread::current().id(), n))
+    });
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+    });
+    let (ran_on, users) = read.await.unwrap();
+    assert_ne!(
+        ran_on, here,
+        "no connection was free: the read must not block here"
+    );
+    assert_eq!(users, 0);
+    releaser.join().unwrap();
+    for holder in holders {
+        holder.await.unwrap().unwrap();
+    }
+
+    // The memory map asked for is what every SQLite connection uses.
+    if sqlite {
+        let mapped = db
+            .read(|conn| Ok(diesel::sql_query("PRAGMA mmap_size").get_result::<MmapSize>(conn)?))
+            .await
+            .unwrap();
+        assert_eq!(mapped.mmap_size, 1 << 22);
+    }
+}

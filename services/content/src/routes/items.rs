@@ -366,7 +366,7 @@ pub async fn create(
     }
     let item = state
         .db
-        .run(move |conn| store::get(conn, Some(&owner), &id))
+        .read(move |conn| store::get(conn, Some(&owner), &id))
         .await?
         .ok_or_else(not_found)?;
     Ok(CreatedItem::Full(Box::new(created(&item))))
@@ -444,7 +444,7 @@ pub async fn get(
     let scope = caller.read_scope();
     let item = state
         .db
-        .run(move |conn| store::get(conn, scope.as_deref(), &id))
+        .read(move |conn| store::get(conn, scope.as_deref(), &id))
         .await?
         .ok_or_else(not_found)?;
     let tag = etag(item.version);
