@@ -69,9 +69,7 @@ impl TokenIssuer {
             scope,
             sid,
         };
-        let mut header = Header::new(self.keys.algorithm());
-        header.kid = Some(self.keys.current_kid().to_owned());
-        jsonwebtoken::encode(&header, &claims, self.keys.encoding_key()).map_err(|e| e.to_string())
+        self.keys.sign(Header::new(self.keys.algorithm()), &claims)
     }
 }
 

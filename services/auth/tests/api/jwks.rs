@@ -38,6 +38,7 @@ async fn jwks_publishes_the_signing_key() {
         "private parts must never be published"
     );
     let kid = key["kid"].as_str().unwrap().to_owned();
+    assert_issued_tokens_verify(&app, "RS256").await;
 
     let validator = JwtValidator::new(JwtSettings::new(jwks_url(&app))).unwrap();
     let mut header = Header::new(Algorithm::RS256);
@@ -77,6 +78,30 @@ async fn ed25519_keys_publish_okp_jwks() {
     assert_eq!(key["crv"], "Ed25519");
     assert_eq!(key["alg"], "EdDSA");
     assert!(key["kid"].as_str().is_some_and(|k| k.len() >= 40));
+    assert_issued_tokens_verify(&app, "EdDSA").await;
+}
+
+/// An access token the service issues verifies against its JWKS with the common
+/// validator: the service signs with the key it publishes, in the algorithm it names.
+async fn assert_issued_tokens_verify(app: &peermesh_test_support::spawn::Spawned, algorithm: &str) {
+    let resp = app
+        .client
+        .post_json(
+            "/api/v1/auth/register",
+            &serde_json::json!({"email": "signed@example.com", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(format!("{:?}", header.alg), algorithm);
+    let mut settings = JwtSettings::new(jwks_url(app));
+    settings.algorithm = algorithm.into();
+    let validator = JwtValidator::new(settings).unwrap();
+    let claims = validator.verify(token).await.unwrap();
+    assert_eq!(claims.sub, body["user"]["id"].as_str().unwrap());
+    assert_eq!(claims.typ, "access");
 }
 
 #[test]
