@@ -97,14 +97,16 @@ pub fn get(
     owner: Option<&str>,
     id: &str,
 ) -> Result<Option<Item>, DbError> {
-    let mut query = content_items::table
-        .filter(content_items::id.eq(id.to_owned()))
-        .select(Item::as_select())
-        .into_boxed();
-    if let Some(owner) = owner {
-        query = query.filter(content_items::owner_id.eq(owner.to_owned()));
-    }
-    Ok(query.first(conn).optional()?)
+    // Two fixed queries rather than one boxed: diesel finds a fixed query's prepared
+    // statement by its type, a boxed one by its SQL, built anew for every call.
+    let by_id = content_items::table
+        .filter(content_items::id.eq(id))
+        .select(Item::as_select());
+    let item = match owner {
+        Some(owner) => by_id.filter(content_items::owner_id.eq(owner)).first(conn),
+        None => by_id.first(conn),
+    };
+    Ok(item.optional()?)
 }
 
 /// The owner of an item the caller may see (`owner` = `None`: any), or `None`.
