@@ -407,9 +407,10 @@ impl Db {
     /// on the calling async worker when a connection is free at once: an in-process
     /// B-tree lookup costs a few microseconds, less than the two thread switches of
     /// handing it to a blocking thread and back (`GET /content/{id}` over 100 000
-    /// items: 110 -> 55 µs of CPU per request, 9 000 -> 15 000 req/s). Otherwise — every connection busy, or PostgreSQL, where
-    /// a network round trip must not hold the worker — exactly [`Db::run`]. Never for
-    /// writes, scans or anything whose time grows with the data.
+    /// items: 110 -> 55 µs of CPU per request, 9 000 -> 15 000 req/s). Otherwise —
+    /// every connection busy, or PostgreSQL, where a network round trip must not hold
+    /// the worker — exactly [`Db::run`]. Never for writes, scans or anything whose time
+    /// grows with the data.
     pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
