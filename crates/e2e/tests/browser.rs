@@ -9,9 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use peermesh_test_support::free_port;
-use peermesh_test_support::gateway::{Gateway, Upstreams};
-use peermesh_test_support::providers::{FakeProvider, ProviderUser, CLIENT_ID, CLIENT_SECRET};
-use peermesh_test_support::spawn::spawn_auth;
+use peermesh_test_support::providers::{FakeProvider, ProviderUser};
+use peermesh_test_support::spawn::google_sign_in_behind_gateway;
 use serde_json::{json, Value};
 
 /// ChromeDriver on a free port, stopped when dropped.
@@ -85,24 +84,7 @@ impl Drop for Driver {
 async fn a_real_browser_signs_in_with_google_through_the_gateway() {
     let google = FakeProvider::oidc();
     let app = format!("{}/app", google.base);
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let auth = spawn_auth(&[
-        ("OAUTH_CALLBACK_BASE_URL", public.clone()),
-        ("OAUTH_REDIRECT_ALLOWLIST", app.clone()),
-        ("GOOGLE_CLIENT_ID", CLIENT_ID.into()),
-        ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET.into()),
-        ("GOOGLE_ISSUER_URL", google.base.clone()),
-    ])
-    .await;
-    let _gateway = Gateway::start_on_port(
-        &Upstreams {
-            auth: auth.addr(),
-            ingest: "127.0.0.1:9".into(),
-            content: "127.0.0.1:9".into(),
-        },
-        port,
-    );
+    let (_auth, _gateway, public) = google_sign_in_behind_gateway(&google, &app).await;
     let email = format!("browser-{}@example.com", uuid::Uuid::new_v4().simple());
     google.sign_in_as(Some(ProviderUser::new("browser-1", &email, true)));
 

@@ -5,10 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use peermesh_test_support::client::redirect_location;
-use peermesh_test_support::free_port;
-use peermesh_test_support::gateway::{Gateway, Upstreams};
-use peermesh_test_support::providers::{FakeProvider, ProviderUser, CLIENT_ID, CLIENT_SECRET};
-use peermesh_test_support::spawn::spawn_auth;
+use peermesh_test_support::providers::{FakeProvider, ProviderUser};
+use peermesh_test_support::spawn::google_sign_in_behind_gateway;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 
@@ -17,24 +15,7 @@ const APP: &str = "http://app.example.test/signed-in";
 #[actix_web::test]
 async fn google_sign_in_through_the_gateway() {
     let google = FakeProvider::oidc();
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let auth = spawn_auth(&[
-        ("OAUTH_CALLBACK_BASE_URL", public.clone()),
-        ("OAUTH_REDIRECT_ALLOWLIST", APP.into()),
-        ("GOOGLE_CLIENT_ID", CLIENT_ID.into()),
-        ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET.into()),
-        ("GOOGLE_ISSUER_URL", google.base.clone()),
-    ])
-    .await;
-    let gateway = Gateway::start_on_port(
-        &Upstreams {
-            auth: auth.addr(),
-            ingest: "127.0.0.1:9".into(),
-            content: "127.0.0.1:9".into(),
-        },
-        port,
-    );
+    let (_auth, gateway, public) = google_sign_in_behind_gateway(&google, APP).await;
     let email = format!("gw-{}@example.com", uuid::Uuid::new_v4().simple());
     google.sign_in_as(Some(ProviderUser::new("gw-1", &email, true)));
     let browser = reqwest::Client::builder()

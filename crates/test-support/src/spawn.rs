@@ -69,6 +69,35 @@ pub async fn spawn_auth(extra: &[(&str, String)]) -> Spawned {
     spawn_auth_on(TestDb::new("auth"), extra).await
 }
 
+/// Auth signing in with Google (`google`, a local OpenID provider) behind a real
+/// gateway on a free port, whose URL is also the public base of the callbacks; `app`
+/// is the one allowed redirect URI. Returns the service, the gateway and that URL.
+pub async fn google_sign_in_behind_gateway(
+    google: &crate::providers::FakeProvider,
+    app: &str,
+) -> (Spawned, Gateway, String) {
+    use crate::providers::{CLIENT_ID, CLIENT_SECRET};
+    let port = crate::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let auth = spawn_auth(&[
+        ("OAUTH_CALLBACK_BASE_URL", public.clone()),
+        ("OAUTH_REDIRECT_ALLOWLIST", app.to_owned()),
+        ("GOOGLE_CLIENT_ID", CLIENT_ID.into()),
+        ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("GOOGLE_ISSUER_URL", google.base.clone()),
+    ])
+    .await;
+    let gateway = Gateway::start_on_port(
+        &Upstreams {
+            auth: auth.addr(),
+            ingest: "127.0.0.1:9".into(),
+            content: "127.0.0.1:9".into(),
+        },
+        port,
+    );
+    (auth, gateway, public)
+}
+
 /// The auth service on an existing database (e.g. to restart it with other settings).
 pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
     let mut all = vec![
