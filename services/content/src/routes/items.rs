@@ -463,7 +463,9 @@ pub async fn get(
     }))
 }
 
-fn prepare_patch(input: &PatchItem, limits: &Limits) -> Result<Changes, ApiError> {
+/// Checks a change and takes its parts over (a new body and its chunks are moved, not
+/// copied: they may be 100 MiB).
+fn prepare_patch(input: PatchItem, limits: &Limits) -> Result<Changes, ApiError> {
     let mut errors = Errors::default();
     let mut changes = Changes::default();
     if let Some(title) = &input.title {
@@ -484,11 +486,11 @@ fn prepare_patch(input: &PatchItem, limits: &Limits) -> Result<Changes, ApiError
     if input.metadata.is_some() {
         changes.metadata = Some(metadata(input.metadata.as_ref(), limits, &mut errors));
     }
-    match (&input.body, &input.chunks) {
+    match (input.body, input.chunks) {
         (Some(body), chunks) => {
-            errors.check("body", validate::body(body, limits.max_body_bytes));
-            changes.chunks = Some(chunks_for(body, chunks.clone(), limits, &mut errors));
-            changes.body = Some(body.clone());
+            errors.check("body", validate::body(&body, limits.max_body_bytes));
+            changes.chunks = Some(chunks_for(&body, chunks, limits, &mut errors));
+            changes.body = Some(body);
         }
         (None, Some(_)) => errors.add("chunks", "may only be sent together with a new body"),
         (None, None) => {}
@@ -513,7 +515,7 @@ pub async fn patch(
     let input = input.into_inner();
     let limits = state.limits.clone();
     let condition = if_match(&req);
-    let changes = tokio::task::spawn_blocking(move || prepare_patch(&input, &limits))
+    let changes = tokio::task::spawn_blocking(move || prepare_patch(input, &limits))
         .await
         .map_err(ApiError::internal)??;
     let item = state
