@@ -82,19 +82,14 @@ impl KeyRing {
         })
     }
 
-    /// A JWS compact serialisation of `claims` (RFC 7515 §7.1) under the current key:
-    /// `alg` and `kid` set here, the rest of the header as given.
-    pub fn sign<T: serde::Serialize>(
-        &self,
-        mut header: Header,
-        claims: &T,
-    ) -> Result<String, String> {
-        header.alg = self.algorithm;
+    /// A JWS compact serialisation of `claims` (RFC 7515 §7.1) under the current key,
+    /// with `alg`, `kid` and `typ: JWT` in its header.
+    pub fn sign<T: serde::Serialize>(&self, claims: &T) -> Result<String, String> {
+        let mut header = Header::new(self.algorithm);
         header.kid = Some(self.kid.clone());
-        let part = |value: Result<Vec<u8>, serde_json::Error>| value.map(|v| b64(&v));
-        let mut token = part(serde_json::to_vec(&header)).map_err(|e| e.to_string())?;
-        token.push('.');
-        token.push_str(&part(serde_json::to_vec(claims)).map_err(|e| e.to_string())?);
+        let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+        let claims = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
+        let mut token = format!("{}.{}", b64(&header), b64(&claims));
         let signature = match &self.signing {
             SigningKey::Rsa(pair) => {
                 let mut signature = vec![0; pair.public_modulus_len()];

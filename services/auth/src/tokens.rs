@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use jsonwebtoken::Header;
 use peermesh_common::jwt::Claims;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -69,7 +68,7 @@ impl TokenIssuer {
             scope,
             sid,
         };
-        self.keys.sign(Header::new(self.keys.algorithm()), &claims)
+        self.keys.sign(&claims)
     }
 }
 
