@@ -417,7 +417,7 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
         if self.backend == Backend::Sqlite {
-            if let Ok(_permit) = self.permits.clone().try_acquire_owned() {
+            if let Ok(_permit) = self.permits.try_acquire() {
                 if let Some(mut conn) = self.pool.try_get() {
                     return f(&mut conn);
                 }
