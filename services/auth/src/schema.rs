@@ -79,6 +79,7 @@ diesel::table! {
         issued_at -> Timestamp,
         expires_at -> Timestamp,
         rotated_at -> Nullable<Timestamp>,
+        successor_sealed -> Nullable<Text>,
     }
 }
 

@@ -88,9 +88,64 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// The pad that seals a refresh token's successor: HMAC-SHA-256 keyed with the
+/// rotated token itself, so only someone who presents that token can open it (the
+/// database holds the token's plain SHA-256, a different function of it).
+fn successor_pad(token: &str) -> [u8; 32] {
+    use hmac::Mac as _;
+    let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(token.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"peermesh refresh successor v1");
+    mac.finalize().into_bytes().into()
+}
+
+/// Seals `successor` (a [`random_secret`] with `prefix`) under `token`: hex of its 32
+/// random bytes XOR the token's pad. Each pad seals exactly one successor.
+pub fn seal_successor(token: &str, prefix: &str, successor: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(successor.strip_prefix(prefix)?)
+        .ok()?;
+    let pad = successor_pad(token);
+    (bytes.len() == pad.len()).then(|| {
+        hex::encode(
+            bytes
+                .iter()
+                .zip(pad)
+                .map(|(b, p)| b ^ p)
+                .collect::<Vec<u8>>(),
+        )
+    })
+}
+
+/// Opens what [`seal_successor`] sealed under `token`.
+pub fn open_successor(token: &str, prefix: &str, sealed: &str) -> Option<String> {
+    let bytes = hex::decode(sealed).ok()?;
+    let pad = successor_pad(token);
+    (bytes.len() == pad.len()).then(|| {
+        let plain: Vec<u8> = bytes.iter().zip(pad).map(|(b, p)| b ^ p).collect();
+        format!(
+            "{prefix}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(plain)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_successor_opens_only_with_its_token() {
+        let (token, next) = (random_secret("pmr_"), random_secret("pmr_"));
+        let sealed = seal_successor(&token, "pmr_", &next).unwrap();
+        assert_eq!(open_successor(&token, "pmr_", &sealed).as_deref(), Some(next.as_str()));
+        let other = random_secret("pmr_");
+        assert_ne!(open_successor(&other, "pmr_", &sealed).as_deref(), Some(next.as_str()));
+        // Neither the successor nor its hash is readable in what is stored.
+        assert!(!sealed.contains(&secret_hash(&next)));
+        assert_eq!(seal_successor(&token, "pmr_", "pmr_short"), None);
+        assert_eq!(open_successor(&token, "pmr_", "zz"), None);
+    }
 
     #[test]
     fn secrets_are_random_and_hashes_stable() {

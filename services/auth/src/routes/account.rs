@@ -181,14 +181,13 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshIn>,
 ) -> Result<NoStore<TokensOut, 200>, ApiError> {
-    let presented = secret_hash(body.refresh_token.trim());
-    let refresh = random_secret(REFRESH_PREFIX);
-    let new_hash = secret_hash(&refresh);
+    let presented = body.into_inner().refresh_token.trim().to_owned();
+    let fresh = random_secret(REFRESH_PREFIX);
     let policy = state.refresh;
     let (outcome, identities) = state
         .db
         .write(move |conn| {
-            let outcome = sessions::rotate(conn, &presented, &new_hash, policy)?;
+            let outcome = sessions::rotate(conn, &presented, &fresh, REFRESH_PREFIX, policy)?;
             let identities = match &outcome {
                 Refresh::Issued { user, .. } => users::providers(conn, &user.id)?,
                 _ => Vec::new(),
@@ -198,8 +197,20 @@ pub async fn refresh(
         .await
         .map_err(AuthError::from)?;
     match outcome {
-        Refresh::Issued { family, user } => Ok(NoStore(
-            tokens_for(&state, &user, &family, refresh, identities, Grant::Refresh).await?,
+        Refresh::Issued {
+            family,
+            user,
+            refresh_token,
+        } => Ok(NoStore(
+            tokens_for(
+                &state,
+                &user,
+                &family,
+                refresh_token,
+                identities,
+                Grant::Refresh,
+            )
+            .await?,
         )),
         Refresh::Refused(reason) => Err(AuthError::InvalidRefreshToken(reason).into()),
         Refresh::Reused => {

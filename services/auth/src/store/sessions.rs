@@ -6,6 +6,7 @@ use peermesh_db::{DbConnection, DbError};
 
 use super::users::{self, User};
 use crate::schema::{refresh_families, refresh_tokens};
+use crate::tokens::{open_successor, seal_successor, secret_hash};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_families)]
@@ -30,6 +31,8 @@ pub struct RefreshToken {
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub rotated_at: Option<NaiveDateTime>,
+    /// Set at rotation: the successor, sealed under this token (see `tokens`).
+    pub successor_sealed: Option<String>,
 }
 
 /// How long tokens live and how long a rotated one may still be presented.
@@ -80,6 +83,7 @@ fn insert_token(
             issued_at: now,
             expires_at: now + policy.ttl,
             rotated_at: None,
+            successor_sealed: None,
         })
         .execute(conn)?;
     Ok(())
@@ -88,10 +92,12 @@ fn insert_token(
 /// What presenting a refresh token led to.
 #[derive(Debug)]
 pub enum Refresh {
-    /// A new token (`new_hash`) now belongs to the family.
+    /// The family's current refresh token is `refresh_token`: the new one, or — for a
+    /// replay within the grace window — the one the first presentation got.
     Issued {
         family: Box<Family>,
         user: Box<User>,
+        refresh_token: String,
     },
     /// Unknown, expired, revoked, or its user is disabled.
     Refused(&'static str),
@@ -99,22 +105,24 @@ pub enum Refresh {
     Reused,
 }
 
-/// Rotates `presented_hash` to `new_hash`. Must run inside a write transaction: the
-/// rotation is a conditional update, so of two racing refreshes exactly one rotates
-/// and the other lands in the grace window — both succeed, the family survives.
+/// How far a replay follows successors to the family's newest token.
+const MAX_CHAIN_STEPS: usize = 32;
+
+/// Rotates `presented` to `fresh` (both plain tokens with `prefix`). Must run inside a
+/// write transaction: the rotation is a conditional update, so of racing refreshes
+/// exactly one rotates. Presenting a rotated token again within the grace window
+/// returns the family's newest token — the same one the first presentation started
+/// — so a family is always one chain; after the window it revokes the family.
 pub fn rotate(
     conn: &mut DbConnection,
-    presented_hash: &str,
-    new_hash: &str,
+    presented: &str,
+    fresh: &str,
+    prefix: &str,
     policy: RefreshPolicy,
 ) -> Result<Refresh, DbError> {
     let now = super::now();
-    let Some(token) = refresh_tokens::table
-        .find(presented_hash)
-        .select(RefreshToken::as_select())
-        .first(conn)
-        .optional()?
-    else {
+    let presented_hash = secret_hash(presented);
+    let Some(token) = find_token(conn, &presented_hash)? else {
         return Ok(Refresh::Refused("unknown refresh token"));
     };
     let family: Family = refresh_families::table
@@ -135,36 +143,87 @@ pub fn rotate(
         return Ok(Refresh::Refused("this account is disabled"));
     }
 
+    let sealed = seal_successor(presented, prefix, fresh);
     let rotated_now = token.rotated_at.is_none()
+        && sealed.is_some()
         && diesel::update(
             refresh_tokens::table
-                .find(presented_hash)
+                .find(&presented_hash)
                 .filter(refresh_tokens::rotated_at.is_null()),
         )
-        .set(refresh_tokens::rotated_at.eq(now))
+        .set((
+            refresh_tokens::rotated_at.eq(now),
+            refresh_tokens::successor_sealed.eq(&sealed),
+        ))
         .execute(conn)?
             == 1;
-    if !rotated_now {
-        // Rotated before (or a moment ago by a racing request): a sibling token is
-        // fine within the grace window; afterwards it is a stolen token being replayed.
-        let rotated_at = refresh_tokens::table
-            .find(presented_hash)
-            .select(refresh_tokens::rotated_at)
-            .first::<Option<NaiveDateTime>>(conn)?
-            .unwrap_or(now);
-        if now - rotated_at > policy.grace {
+    let refresh_token = if rotated_now {
+        insert_token(conn, &family.id, &secret_hash(fresh), now, policy)?;
+        fresh.to_owned()
+    } else {
+        // Rotated before (or a moment ago by a racing request). Within the grace
+        // window that is another tab of the same browser: it gets the chain's newest
+        // token. Afterwards it is a stolen token being replayed.
+        let Some(rotated) = find_token(conn, &presented_hash)? else {
+            return Ok(Refresh::Refused("unknown refresh token"));
+        };
+        if now - rotated.rotated_at.unwrap_or(now) > policy.grace {
             revoke(conn, &family.id, None, "refresh token reused")?;
             return Ok(Refresh::Reused);
         }
-    }
-    insert_token(conn, &family.id, new_hash, now, policy)?;
+        match newest_of_chain(conn, presented.to_owned(), rotated, prefix, now)? {
+            Some(newest) => newest,
+            None => return Ok(Refresh::Refused("this refresh token has been replaced")),
+        }
+    };
     diesel::update(refresh_families::table.find(&family.id))
         .set(refresh_families::last_used_at.eq(now))
         .execute(conn)?;
     Ok(Refresh::Issued {
         family: Box::new(family),
         user: Box::new(user),
+        refresh_token,
     })
+}
+
+fn find_token(conn: &mut DbConnection, hash: &str) -> Result<Option<RefreshToken>, DbError> {
+    Ok(refresh_tokens::table
+        .find(hash)
+        .select(RefreshToken::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Follows sealed successors from the rotated `plain` to the first token not yet
+/// rotated (and not expired). `None` when the chain is broken (e.g. rotated before
+/// successors were kept).
+fn newest_of_chain(
+    conn: &mut DbConnection,
+    mut plain: String,
+    mut row: RefreshToken,
+    prefix: &str,
+    now: NaiveDateTime,
+) -> Result<Option<String>, DbError> {
+    for _ in 0..MAX_CHAIN_STEPS {
+        let Some(next) = row
+            .successor_sealed
+            .as_deref()
+            .and_then(|sealed| open_successor(&plain, prefix, sealed))
+        else {
+            return Ok(None);
+        };
+        let Some(next_row) = find_token(conn, &secret_hash(&next))? else {
+            return Ok(None);
+        };
+        if next_row.family_id != row.family_id || next_row.expires_at <= now {
+            return Ok(None);
+        }
+        if next_row.rotated_at.is_none() {
+            return Ok(Some(next));
+        }
+        (plain, row) = (next, next_row);
+    }
+    Ok(None)
 }
 
 /// Revokes one family (of `user_id`, when given). True when it was active.
