@@ -46,10 +46,18 @@ pub fn is_public(ip: IpAddr) -> bool {
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                // IPv4-compatible ::a.b.c.d (deprecated; some stacks still route it to IPv4)
+                || s[..6] == [0; 6]
                 || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated, still private)
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64 (may reach IPv4 private space)
+                || (s[0] == 0x2001 && s[1] == 0x0000) // Teredo 2001::/32 (tunnels to IPv4)
+                || s[0] == 0x2002 // 6to4 2002::/16 (embeds any IPv4 address)
+                || (s[0] == 0x0100 && s[1..4] == [0; 3]) // discard-only 100::/64
+                // NAT64, well-known 64:ff9b::/96 and local-use 64:ff9b:1::/48: both
+                // translate to IPv4 addresses, private ones included
+                || (s[0] == 0x0064 && s[1] == 0xff9b))
         }
     }
 }
@@ -137,6 +145,9 @@ impl Fetcher {
         let policy = Arc::new(policy);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment (HTTP_PROXY, ALL_PROXY…) would resolve and
+            // connect for us, past the resolver below: never use one.
+            .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),
             }))
@@ -407,10 +418,26 @@ mod tests {
             "::",
             "198.18.0.1",
             "240.0.0.1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::a00:1",
+            "fec0::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
         ] {
             assert!(!is_public(blocked.parse().unwrap()), "{blocked}");
         }
-        for open in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "8.8.8.8"] {
+        for open in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "8.8.8.8",
+            "2a00:1450:4001::200e",
+            "2001:4860:4860::8888",
+        ] {
             assert!(is_public(open.parse().unwrap()), "{open}");
         }
     }
@@ -451,5 +478,77 @@ mod tests {
         assert!(some.check("http://[fd00::7]/").is_ok());
         assert!(some.check("http://10.1.3.1/").is_err());
         assert!(some.check("http://127.0.0.1/").is_err());
+    }
+
+    /// Builds a fetcher with proxy variables pointing at a local listener and fetches
+    /// through it: the listener must never be reached. Run in a child process
+    /// (`fetches_ignore_proxy_variables`), because reqwest reads those variables once
+    /// per process.
+    #[test]
+    #[ignore = "run by fetches_ignore_proxy_variables in a child process"]
+    fn proxy_variables_child() {
+        let proxy: SocketAddr = std::env::var("PEERMESH_TEST_PROXY")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(proxy).await.unwrap();
+            let fetcher = Fetcher::new(
+                AddressPolicy {
+                    allow_private: true,
+                    ..Default::default()
+                },
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            let dir = tempfile_dir();
+            let blobs = Blobs::open(dir.clone()).unwrap();
+            let fetched = fetcher
+                .fetch("http://peermesh-proxy-test.invalid/", &blobs, 1024)
+                .await;
+            let _ = std::fs::remove_dir_all(dir);
+            assert!(fetched.is_err(), "the name does not resolve: {fetched:?}");
+            let reached = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
+            assert!(reached.is_err(), "the fetch went through the proxy");
+        });
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("peermesh-proxy-test-{}", uuid::Uuid::now_v7()))
+    }
+
+    #[test]
+    fn fetches_ignore_proxy_variables() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let proxy = format!("http://127.0.0.1:{port}");
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "fetch::tests::proxy_variables_child",
+                "--ignored",
+            ])
+            .env("PEERMESH_TEST_PROXY", format!("127.0.0.1:{port}"))
+            .env("HTTP_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("HTTPS_PROXY", &proxy)
+            .env("ALL_PROXY", &proxy)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
