@@ -2,7 +2,6 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use peermesh_db::{DbConnection, DbError};
 
 use crate::schema::content_links;
@@ -89,18 +88,24 @@ pub fn delete(
     Ok(n > 0)
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+/// An item found by a traversal, with its fewest hops from the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reached {
-    #[diesel(sql_type = Text)]
     pub id: String,
-    #[diesel(sql_type = Integer)]
     pub depth: i32,
 }
 
 /// Every item reachable from `start` within `depth` hops (the start at depth 0),
-/// nearest first, at most `cap` + 1 rows (one more tells the caller it was cut).
-/// `UNION` (not `UNION ALL`) drops repeated (item, depth) rows and the depth bound
-/// ends every path, so cycles cannot make it loop.
+/// nearest first, at most `cap` + 1 (one more tells the caller it was cut).
+///
+/// Breadth first, one query per hop, with the items already found excluded in the
+/// query: each item is expanded once, so cycles end by themselves, and each hop asks
+/// only for as many new items as the cap still has room for. The work is therefore
+/// bounded by the cap (at most `cap` items expanded, each with at most
+/// `MAX_LINKS_PER_ITEM` outgoing links), not by how dense the graph is. (A recursive
+/// CTE cannot do this: it has no "already found" set, so in a dense graph it meets
+/// every item again at every depth before any limit applies.) Which items of the last
+/// hop make the cut, when it is cut, is up to the database.
 pub fn reachable(
     conn: &mut DbConnection,
     owner: &str,
@@ -110,50 +115,70 @@ pub fn reachable(
     relation: Option<&str>,
     cap: i64,
 ) -> Result<Vec<Reached>, DbError> {
-    let (join, next) = match direction {
-        Direction::Out => ("l.source_id = w.id", "l.target_id"),
-        Direction::In => ("l.target_id = w.id", "l.source_id"),
-        Direction::Both => (
-            "(l.source_id = w.id OR l.target_id = w.id)",
-            "CASE WHEN l.source_id = w.id THEN l.target_id ELSE l.source_id END",
-        ),
+    let wanted = usize::try_from(cap.max(0) + 1).unwrap_or(usize::MAX);
+    let mut reached = vec![Reached {
+        id: start.to_owned(),
+        depth: 0,
+    }];
+    let mut seen: Vec<String> = vec![start.to_owned()];
+    let mut frontier: Vec<String> = vec![start.to_owned()];
+    for hop in 1..=depth {
+        let room = wanted.saturating_sub(reached.len());
+        if frontier.is_empty() || room == 0 {
+            break;
+        }
+        let mut found = Vec::new();
+        if matches!(direction, Direction::Out | Direction::Both) {
+            found = neighbours(conn, owner, &frontier, &seen, true, relation, room)?;
+        }
+        if matches!(direction, Direction::In | Direction::Both) && found.len() < room {
+            let mut also = neighbours(conn, owner, &frontier, &seen, false, relation, room)?;
+            also.retain(|id| !found.contains(id));
+            found.extend(also);
+        }
+        found.sort();
+        found.truncate(room);
+        seen.extend(found.iter().cloned());
+        reached.extend(found.iter().map(|id| Reached {
+            id: id.clone(),
+            depth: hop,
+        }));
+        frontier = found;
+    }
+    Ok(reached)
+}
+
+/// Up to `room` distinct items one hop from `frontier` (forward when `out`), none of
+/// them in `seen`.
+fn neighbours(
+    conn: &mut DbConnection,
+    owner: &str,
+    frontier: &[String],
+    seen: &[String],
+    out: bool,
+    relation: Option<&str>,
+    room: usize,
+) -> Result<Vec<String>, DbError> {
+    let limit = i64::try_from(room).unwrap_or(i64::MAX);
+    let links = content_links::table
+        .filter(content_links::owner_id.eq(owner.to_owned()))
+        .into_boxed();
+    let links = match relation {
+        Some(r) => links.filter(content_links::relation.eq(r.to_owned())),
+        None => links,
     };
-    let sql = |p: [&str; 5]| {
-        format!(
-            "WITH RECURSIVE walk(id, depth) AS ( \
-                 SELECT CAST({p0} AS TEXT), 0 \
-                 UNION \
-                 SELECT {next}, w.depth + 1 FROM walk w JOIN content_links l ON {join} \
-                 WHERE w.depth < {p1} AND l.owner_id = {p2} \
-                   AND (CAST({p3} AS TEXT) IS NULL OR l.relation = {p3}) \
-             ) \
-             SELECT id, CAST(MIN(depth) AS INTEGER) AS depth FROM walk \
-             GROUP BY id ORDER BY depth, id LIMIT {p4}",
-            p0 = p[0],
-            p1 = p[1],
-            p2 = p[2],
-            p3 = p[3],
-            p4 = p[4],
-        )
+    let query = if out {
+        links
+            .filter(content_links::source_id.eq_any(frontier.to_vec()))
+            .filter(content_links::target_id.ne_all(seen.to_vec()))
+            .select(content_links::target_id)
+    } else {
+        links
+            .filter(content_links::target_id.eq_any(frontier.to_vec()))
+            .filter(content_links::source_id.ne_all(seen.to_vec()))
+            .select(content_links::source_id)
     };
-    let relation = relation.map(str::to_owned);
-    let rows = match conn {
-        DbConnection::Sqlite(c) => diesel::sql_query(sql(["?1", "?2", "?3", "?4", "?5"]))
-            .bind::<Text, _>(start)
-            .bind::<Integer, _>(depth)
-            .bind::<Text, _>(owner)
-            .bind::<Nullable<Text>, _>(relation)
-            .bind::<BigInt, _>(cap + 1)
-            .load(c)?,
-        DbConnection::Pg(c) => diesel::sql_query(sql(["$1", "$2", "$3", "$4", "$5"]))
-            .bind::<Text, _>(start)
-            .bind::<Integer, _>(depth)
-            .bind::<Text, _>(owner)
-            .bind::<Nullable<Text>, _>(relation)
-            .bind::<BigInt, _>(cap + 1)
-            .load(c)?,
-    };
-    Ok(rows)
+    Ok(query.distinct().limit(limit).load(conn)?)
 }
 
 /// The edges among `nodes` (both ends inside), at most `cap` + 1.
@@ -169,13 +194,16 @@ pub fn among(
         .filter(content_links::source_id.eq_any(nodes.to_vec()))
         .filter(content_links::target_id.eq_any(nodes.to_vec()))
         .select(Link::as_select())
-        .order(content_links::id.asc())
         .limit(cap + 1)
         .into_boxed();
     if let Some(relation) = relation {
         query = query.filter(content_links::relation.eq(relation.to_owned()));
     }
-    Ok(query.load(conn)?)
+    // Sorted here, not in the database: ordering there would first gather every edge
+    // among the nodes (up to nodes × links per item) to return the first few.
+    let mut edges: Vec<Link> = query.load(conn)?;
+    edges.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(edges)
 }
 
 /// How many links leave the item.

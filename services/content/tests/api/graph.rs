@@ -1,5 +1,6 @@
 //! Knowledge-graph links and traversal.
 
+use futures_util::StreamExt;
 use peermesh_test_support::client::assert_problem;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -236,6 +237,82 @@ async fn traversal_is_depth_bounded_cycle_safe_and_capped() {
             matches!(resp.status().as_u16(), 400 | 422),
             "{bad}: {}",
             resp.status()
+        );
+    }
+}
+
+/// 1 000 items of one owner, each linked to every other (999 000 edges, written
+/// straight into the database: the API would take minutes to make them).
+async fn dense_graph(env: &Env, token: &str, owner: &str) -> Vec<String> {
+    let creators = (0..1000).map(|n| env.create(token, item(&format!("N{n}"), "dense")));
+    let mut ids = Vec::new();
+    for batch in futures_util::stream::iter(creators)
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await
+    {
+        ids.push(id(&batch));
+    }
+    let db =
+        peermesh_db::Db::connect(env.content.db.url(), 1, &peermesh_content::MIGRATIONS).unwrap();
+    let owner = owner.to_owned();
+    let made = db
+        .write(move |conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(
+                "INSERT INTO content_links \
+                     (id, owner_id, source_id, target_id, relation, weight, created_at) \
+                 SELECT a.id || '>' || b.id, a.owner_id, a.id, b.id, 'related', NULL, a.created_at \
+                 FROM content_items a JOIN content_items b \
+                     ON b.owner_id = a.owner_id AND b.id <> a.id \
+                 WHERE a.owner_id = $1",
+            )
+            .bind::<diesel::sql_types::Text, _>(owner)
+            .execute(conn)
+            .map_err(Into::into)
+        })
+        .await
+        .unwrap();
+    assert_eq!(made, 999_000);
+    ids
+}
+
+/// A dense graph at depth 5 costs work bounded by the node cap: the walk stops
+/// expanding once the cap is reached instead of following every path and cutting the
+/// answer afterwards. (Walked to the end, these traversals take tens of seconds.)
+#[actix_web::test]
+async fn traversal_of_a_dense_graph_stops_at_the_node_cap() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let ids = dense_graph(&env, &alice.access_token, &alice.id).await;
+    for direction in ["out", "in", "both"] {
+        let started = std::time::Instant::now();
+        let graph = env
+            .get(
+                &format!(
+                    "/api/v1/content/{}/graph?depth=5&direction={direction}",
+                    ids[0]
+                ),
+                &alice.access_token,
+            )
+            .await;
+        let took = started.elapsed();
+        assert_eq!(graph["truncated"], true, "{direction}");
+        let nodes = graph["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 500, "{direction}: the default cap");
+        assert_eq!(nodes[0]["id"], ids[0].as_str());
+        assert_eq!(nodes[0]["depth"], 0);
+        // Every other node is one hop away, and is reported so.
+        assert!(nodes[1..].iter().all(|n| n["depth"] == 1), "{direction}");
+        assert_eq!(
+            graph["edges"].as_array().unwrap().len(),
+            2500,
+            "{direction}"
+        );
+        // Not a benchmark: a guard against the unbounded walk (tens of seconds here).
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{direction}: {took:?}"
         );
     }
 }
