@@ -8,6 +8,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use peermesh_test_support::auth::Pkce;
 use peermesh_test_support::free_port;
 use peermesh_test_support::providers::{FakeProvider, ProviderUser};
 use peermesh_test_support::spawn::google_sign_in_behind_gateway;
@@ -88,11 +89,14 @@ async fn a_real_browser_signs_in_with_google_through_the_gateway() {
     let email = format!("browser-{}@example.com", uuid::Uuid::new_v4().simple());
     google.sign_in_as(Some(ProviderUser::new("browser-1", &email, true)));
 
+    // What the app's frontend keeps for the exchange (the code alone is not enough).
+    let pkce = Pkce::new();
     let driver = Driver::start();
     let session = driver.session().await;
     let start = format!(
-        "{public}/api/v1/auth/oauth/google/authorize?redirect_uri={}",
-        url::form_urlencoded::byte_serialize(app.as_bytes()).collect::<String>()
+        "{public}/api/v1/auth/oauth/google/authorize?redirect_uri={}&{}",
+        url::form_urlencoded::byte_serialize(app.as_bytes()).collect::<String>(),
+        pkce.query()
     );
     driver
         .call(
@@ -139,7 +143,7 @@ async fn a_real_browser_signs_in_with_google_through_the_gateway() {
     let http = reqwest::Client::new();
     let resp = http
         .post(format!("{public}/api/v1/auth/oauth/exchange"))
-        .json(&json!({ "code": code }))
+        .json(&pkce.exchange_body(&code))
         .send()
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use peermesh_test_support::auth::Pkce;
 use peermesh_test_support::client::redirect_location;
 use peermesh_test_support::providers::{FakeProvider, ProviderUser};
 use peermesh_test_support::spawn::google_sign_in_behind_gateway;
@@ -18,6 +19,8 @@ async fn google_sign_in_through_the_gateway() {
     let (_auth, gateway, public) = google_sign_in_behind_gateway(&google, APP).await;
     let email = format!("gw-{}@example.com", uuid::Uuid::new_v4().simple());
     google.sign_in_as(Some(ProviderUser::new("gw-1", &email, true)));
+    // What the frontend keeps for the exchange (the code alone is not enough).
+    let pkce = Pkce::new();
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -25,8 +28,9 @@ async fn google_sign_in_through_the_gateway() {
 
     let start = browser
         .get(format!(
-            "{public}/api/v1/auth/oauth/google/authorize?redirect_uri={}",
-            url::form_urlencoded::byte_serialize(APP.as_bytes()).collect::<String>()
+            "{public}/api/v1/auth/oauth/google/authorize?redirect_uri={}&{}",
+            url::form_urlencoded::byte_serialize(APP.as_bytes()).collect::<String>(),
+            pkce.query()
         ))
         .send()
         .await
@@ -58,7 +62,7 @@ async fn google_sign_in_through_the_gateway() {
 
     let tokens: Value = browser
         .post(format!("{public}/api/v1/auth/oauth/exchange"))
-        .json(&json!({ "code": code }))
+        .json(&pkce.exchange_body(&code))
         .send()
         .await
         .unwrap()

@@ -144,3 +144,47 @@ pub async fn service_token(client: &TestClient, admin: &TestUser, scopes: &[&str
         .expect("access token")
         .to_owned()
 }
+
+/// What a frontend keeps between `GET /oauth/{provider}/authorize` and
+/// `POST /oauth/exchange`: a PKCE verifier and its S256 challenge (RFC 7636).
+#[derive(Debug, Clone)]
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn new() -> Self {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        use sha2::Digest as _;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let verifier = b64.encode(bytes);
+        let challenge = b64.encode(sha2::Sha256::digest(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+
+    /// `code_challenge=…&code_challenge_method=S256`, to append to an authorize URL.
+    pub fn query(&self) -> String {
+        format!(
+            "code_challenge={}&code_challenge_method=S256",
+            self.challenge
+        )
+    }
+
+    /// The body of `POST /oauth/exchange` for `code`.
+    pub fn exchange_body(&self, code: &str) -> Value {
+        json!({"code": code, "code_verifier": self.verifier})
+    }
+}
+
+impl Default for Pkce {
+    fn default() -> Self {
+        Self::new()
+    }
+}

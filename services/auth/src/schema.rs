@@ -41,6 +41,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        client_challenge -> Nullable<Text>,
     }
 }
 
@@ -56,6 +57,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        client_challenge -> Nullable<Text>,
     }
 }
 

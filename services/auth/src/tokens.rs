@@ -138,9 +138,15 @@ mod tests {
     fn a_sealed_successor_opens_only_with_its_token() {
         let (token, next) = (random_secret("pmr_"), random_secret("pmr_"));
         let sealed = seal_successor(&token, "pmr_", &next).unwrap();
-        assert_eq!(open_successor(&token, "pmr_", &sealed).as_deref(), Some(next.as_str()));
+        assert_eq!(
+            open_successor(&token, "pmr_", &sealed).as_deref(),
+            Some(next.as_str())
+        );
         let other = random_secret("pmr_");
-        assert_ne!(open_successor(&other, "pmr_", &sealed).as_deref(), Some(next.as_str()));
+        assert_ne!(
+            open_successor(&other, "pmr_", &sealed).as_deref(),
+            Some(next.as_str())
+        );
         // Neither the successor nor its hash is readable in what is stored.
         assert!(!sealed.contains(&secret_hash(&next)));
         assert_eq!(seal_successor(&token, "pmr_", "pmr_short"), None);

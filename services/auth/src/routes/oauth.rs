@@ -113,6 +113,55 @@ pub struct AuthorizeQuery {
     pub redirect_uri: String,
     /// Link the provider to the signed-in caller (send the access token) instead of signing in.
     pub link: Option<bool>,
+    /// PKCE (RFC 7636) between the client and us: BASE64URL(SHA-256(code_verifier))
+    /// of a verifier the client keeps and sends to `POST /oauth/exchange`. It binds the
+    /// one-time code to the browser that started the sign-in.
+    pub code_challenge: Option<String>,
+    /// Only `S256`.
+    pub code_challenge_method: Option<String>,
+}
+
+/// A PKCE S256 challenge: 43 base64url characters (a SHA-256 digest).
+fn parse_challenge(query: &AuthorizeQuery) -> Result<String, ApiError> {
+    let invalid = |field: &str, message: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_code_challenge",
+            "a PKCE S256 code_challenge is required (RFC 7636): the client keeps the verifier for POST /oauth/exchange",
+        )
+        .with_errors(vec![peermesh_common::FieldError::new(field, message)])
+    };
+    if query
+        .code_challenge_method
+        .as_deref()
+        .is_some_and(|m| m != "S256")
+    {
+        return Err(invalid("code_challenge_method", "must be S256"));
+    }
+    match query.code_challenge.as_deref() {
+        Some(c) if c.len() == 43 && c.bytes().all(is_base64url) => Ok(c.to_owned()),
+        Some(_) => Err(invalid(
+            "code_challenge",
+            "must be BASE64URL(SHA-256(code_verifier)) without padding: 43 characters",
+        )),
+        None => Err(invalid("code_challenge", "is required")),
+    }
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Whether `verifier` (43-128 unreserved characters, RFC 7636 §4.1) hashes to `challenge`.
+fn verifier_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine as _;
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| is_base64url(b) || b == b'.' || b == b'~');
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    well_formed && subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), challenge.as_bytes()).into()
 }
 
 /// Starts a sign-in: redirects to the provider with `state`, a nonce (Google) and a PKCE
@@ -137,6 +186,7 @@ pub async fn authorize(
             "is not one of the allowed client URIs",
         )]));
     }
+    let client_challenge = parse_challenge(&query)?;
     let link_user_id = if query.link.unwrap_or(false) {
         let principal = Principal::extract(&req).await.map_err(|_| {
             ApiError::unauthorized("linking a provider needs the signed-in user's access token")
@@ -173,6 +223,7 @@ pub async fn authorize(
         created_at: now,
         expires_at: now + state.oauth.state_ttl,
         used_at: None,
+        client_challenge: Some(client_challenge),
     };
     state
         .db
@@ -264,6 +315,7 @@ pub async fn callback(
         }
     };
     let link_to = pending.link_user_id.clone();
+    let client_challenge = pending.client_challenge.clone();
     let one_time = random_secret("pmx_");
     let code_hash = secret_hash(&one_time);
     let provider_name = provider.name();
@@ -277,6 +329,7 @@ pub async fn callback(
                     &code_hash,
                     &user.id,
                     provider_name,
+                    client_challenge.as_deref(),
                     TimeDelta::seconds(CODE_TTL_SECS),
                 )?;
             }
@@ -298,16 +351,23 @@ pub async fn callback(
 pub struct ExchangeIn {
     /// The one-time code from the callback's redirect.
     pub code: String,
+    /// The PKCE verifier whose S256 challenge the client sent to authorize.
+    pub code_verifier: String,
 }
 
-/// Trades the one-time code for a token pair (a new session). Single use, 60 s.
+/// Trades the one-time code for a token pair (a new session). Single use, 60 s, and
+/// only together with the verifier of the challenge the sign-in started with.
 #[api_v2_operation(summary = "Exchange a sign-in code for tokens", tags(oauth))]
 pub async fn exchange(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Json<ExchangeIn>,
 ) -> Result<NoStore<TokensOut, 200>, ApiError> {
-    let code_hash = secret_hash(body.code.trim());
+    let ExchangeIn {
+        code,
+        code_verifier,
+    } = body.into_inner();
+    let code_hash = secret_hash(code.trim());
     let refresh = random_secret(super::account::REFRESH_PREFIX);
     let refresh_hash = secret_hash(&refresh);
     let policy = state.refresh;
@@ -318,7 +378,8 @@ pub async fn exchange(
     let signed_in = state
         .db
         .write(move |conn| {
-            let Some(user_id) = store::redeem_code(conn, &code_hash)? else {
+            let verifies = |challenge: &str| verifier_matches(&code_verifier, challenge);
+            let Some(user_id) = store::redeem_code(conn, &code_hash, verifies)? else {
                 return Ok(None);
             };
             let Some(user) = users::by_id(conn, &user_id)?.filter(|u| !u.disabled) else {
@@ -334,7 +395,7 @@ pub async fn exchange(
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_code",
-            "the sign-in code is unknown, used or expired; sign in again",
+            "the sign-in code is unknown, used or expired, or the code_verifier does not match; sign in again",
         ));
     };
     Ok(NoStore(

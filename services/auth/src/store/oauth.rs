@@ -22,6 +22,8 @@ pub struct PendingState {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
+    /// The client's PKCE S256 challenge, handed on to the one-time code.
+    pub client_challenge: Option<String>,
 }
 
 pub fn insert_state(conn: &mut DbConnection, state: &PendingState) -> Result<(), DbError> {
@@ -64,6 +66,7 @@ pub fn insert_code(
     code_hash: &str,
     user_id: &str,
     provider: &str,
+    client_challenge: Option<&str>,
     ttl: TimeDelta,
 ) -> Result<(), DbError> {
     let now = super::now();
@@ -75,32 +78,44 @@ pub fn insert_code(
             oauth_codes::provider.eq(provider),
             oauth_codes::created_at.eq(now),
             oauth_codes::expires_at.eq(now + ttl),
+            oauth_codes::client_challenge.eq(client_challenge),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// Redeems a one-time code: the user it was issued for, if the code is known, unused
-/// and not expired. A second redemption finds nothing.
-pub fn redeem_code(conn: &mut DbConnection, code_hash: &str) -> Result<Option<String>, DbError> {
+/// Redeems a one-time code: the user it was issued for, if the code is known, unused,
+/// not expired and `verifies` accepts the client challenge it was bound to. A code
+/// whose verifier is wrong stays unused (the verifier is far too long to guess, and
+/// burning the code would let whoever stole it end the real sign-in); a second
+/// redemption finds nothing.
+pub fn redeem_code(
+    conn: &mut DbConnection,
+    code_hash: &str,
+    verifies: impl FnOnce(&str) -> bool,
+) -> Result<Option<String>, DbError> {
     let now = super::now();
+    let live: Option<(String, Option<String>)> = oauth_codes::table
+        .find(code_hash)
+        .filter(oauth_codes::used_at.is_null())
+        .filter(oauth_codes::expires_at.gt(now))
+        .select((oauth_codes::user_id, oauth_codes::client_challenge))
+        .first(conn)
+        .optional()?;
+    let Some((user_id, Some(challenge))) = live else {
+        return Ok(None);
+    };
+    if !verifies(&challenge) {
+        return Ok(None);
+    }
     let taken = diesel::update(
         oauth_codes::table
             .find(code_hash)
-            .filter(oauth_codes::used_at.is_null())
-            .filter(oauth_codes::expires_at.gt(now)),
+            .filter(oauth_codes::used_at.is_null()),
     )
     .set(oauth_codes::used_at.eq(now))
     .execute(conn)?;
-    if taken != 1 {
-        return Ok(None);
-    }
-    Ok(Some(
-        oauth_codes::table
-            .find(code_hash)
-            .select(oauth_codes::user_id)
-            .first(conn)?,
-    ))
+    Ok((taken == 1).then_some(user_id))
 }
 
 /// What a provider says about the person who signed in.

@@ -1,7 +1,9 @@
 //! Sign-in with Google and GitHub, driven over HTTP like a browser against local
 //! providers that speak the real protocols (crates/test-support/src/providers.rs).
 
-use peermesh_test_support::auth::{auth_with_admin, get_json, register, unique_email, TestUser};
+use peermesh_test_support::auth::{
+    auth_with_admin, get_json, register, unique_email, Pkce, TestUser,
+};
 use peermesh_test_support::client::{assert_problem, redirect_location};
 use peermesh_test_support::free_port;
 use peermesh_test_support::providers::{
@@ -20,6 +22,8 @@ struct Env {
     github: FakeProvider,
     /// A browser that does not follow redirects (each hop is checked).
     browser: reqwest::Client,
+    /// The PKCE pair this browser's frontend starts its sign-ins with.
+    pkce: Pkce,
 }
 
 async fn env_with(extra: &[(&'static str, String)]) -> Env {
@@ -57,6 +61,7 @@ async fn env_with(extra: &[(&'static str, String)]) -> Env {
         google,
         github,
         browser,
+        pkce: Pkce::new(),
     }
 }
 
@@ -82,8 +87,9 @@ impl Env {
     /// to our callback URL, without calling it yet.
     async fn trip(&self, provider: &str, link_as: Option<&TestUser>) -> Trip {
         let mut url = self.auth.client.url(&format!(
-            "/api/v1/auth/oauth/{provider}/authorize?redirect_uri={}",
-            urlencode(APP)
+            "/api/v1/auth/oauth/{provider}/authorize?redirect_uri={}&{}",
+            urlencode(APP),
+            self.pkce.query()
         ));
         if link_as.is_some() {
             url.push_str("&link=true");
@@ -128,9 +134,13 @@ impl Env {
     }
 
     async fn exchange(&self, code: &str) -> reqwest::Response {
+        self.exchange_with(self.pkce.exchange_body(code)).await
+    }
+
+    async fn exchange_with(&self, body: Value) -> reqwest::Response {
         self.auth
             .client
-            .post_json("/api/v1/auth/oauth/exchange", &json!({"code": code}))
+            .post_json("/api/v1/auth/oauth/exchange", &body)
             .await
     }
 
@@ -204,6 +214,17 @@ async fn google_sign_in_creates_an_account_and_hands_over_a_one_time_code() {
         "a token in the URL: {landed}"
     );
 
+    // Only with the verifier of the challenge this browser started with: a code
+    // taken from the redirect (login CSRF, a leaked URL) is worth nothing alone.
+    let thief = Pkce::new();
+    assert_problem(
+        env.exchange_with(thief.exchange_body(&code)).await,
+        400,
+        "invalid_code",
+    )
+    .await;
+    let no_verifier = env.exchange_with(json!({"code": code})).await;
+    assert_problem(no_verifier, 422, "validation_failed").await;
     let resp = env.exchange(&code).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -260,11 +281,33 @@ async fn redirect_uris_outside_the_allow_list_and_unknown_providers_are_refused(
         let problem = assert_problem(resp, 400, "invalid_redirect_uri").await;
         assert_eq!(problem["errors"][0]["field"], "redirect_uri");
     }
+    // A sign-in starts only with the client's PKCE challenge (S256, well formed).
+    for (query, field) in [
+        (String::new(), "code_challenge"),
+        ("&code_challenge=short".to_owned(), "code_challenge"),
+        (
+            format!(
+                "&code_challenge={}&code_challenge_method=plain",
+                Pkce::new().challenge
+            ),
+            "code_challenge_method",
+        ),
+    ] {
+        let resp = ask(format!(
+            "/api/v1/auth/oauth/google/authorize?redirect_uri={}{query}",
+            urlencode(APP)
+        ))
+        .await
+        .unwrap();
+        let problem = assert_problem(resp, 400, "invalid_code_challenge").await;
+        assert_eq!(problem["errors"][0]["field"], field, "{query}");
+    }
     // Not configured (GitHub here) and unknown providers do not exist.
     for provider in ["github", "facebook"] {
         let resp = ask(format!(
-            "/api/v1/auth/oauth/{provider}/authorize?redirect_uri={}",
-            urlencode(APP)
+            "/api/v1/auth/oauth/{provider}/authorize?redirect_uri={}&{}",
+            urlencode(APP),
+            Pkce::new().query()
         ))
         .await
         .unwrap();
@@ -418,8 +461,9 @@ async fn signed_in_users_link_and_unlink_providers() {
     let resp = env
         .browser
         .get(env.auth.client.url(&format!(
-            "/api/v1/auth/oauth/github/authorize?link=true&redirect_uri={}",
-            urlencode(APP)
+            "/api/v1/auth/oauth/github/authorize?link=true&redirect_uri={}&{}",
+            urlencode(APP),
+            env.pkce.query()
         )))
         .send()
         .await
@@ -511,8 +555,9 @@ async fn an_unreachable_provider_is_a_503_at_the_start() {
     let resp = env
         .browser
         .get(env.auth.client.url(&format!(
-            "/api/v1/auth/oauth/google/authorize?redirect_uri={}",
-            urlencode(APP)
+            "/api/v1/auth/oauth/google/authorize?redirect_uri={}&{}",
+            urlencode(APP),
+            env.pkce.query()
         )))
         .send()
         .await

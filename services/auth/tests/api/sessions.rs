@@ -130,8 +130,14 @@ async fn replays_within_the_grace_window_yield_one_chain() {
         .unwrap()
         .to_owned();
     assert_ne!(s2, s1);
-    assert_eq!(refreshed(&app.client, &original).await["refresh_token"], s2.as_str());
-    assert_eq!(refreshed(&app.client, &s1).await["refresh_token"], s2.as_str());
+    assert_eq!(
+        refreshed(&app.client, &original).await["refresh_token"],
+        s2.as_str()
+    );
+    assert_eq!(
+        refreshed(&app.client, &s1).await["refresh_token"],
+        s2.as_str()
+    );
     // One live token: rotating it once more leaves every earlier one a replay, which
     // after the window revokes the family, the newest token included.
     let s3 = refreshed(&app.client, &s2).await["refresh_token"]
@@ -140,7 +146,12 @@ async fn replays_within_the_grace_window_yield_one_chain() {
         .to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
     assert_problem(refresh(&app.client, &s1).await, 401, "refresh_token_reused").await;
-    assert_problem(refresh(&app.client, &s3).await, 401, "invalid_refresh_token").await;
+    assert_problem(
+        refresh(&app.client, &s3).await,
+        401,
+        "invalid_refresh_token",
+    )
+    .await;
 }
 
 #[actix_web::test]
