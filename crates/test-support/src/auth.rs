@@ -82,16 +82,43 @@ pub async fn get_json(client: &TestClient, path: &str, token: &str) -> Value {
     resp.json().await.expect("JSON body")
 }
 
-/// An auth service with an administrator, made the supported way: the account
-/// registers, then the service restarts with AUTH_BOOTSTRAP_ADMIN_EMAIL naming it.
+/// The default `AUTH_PUBLIC_APP_URL`, which mailed links start with.
+pub const DEFAULT_APP_URL: &str = "http://127.0.0.1:8080";
+
+/// Registers `email` and verifies it with the link mailed to the test outbox (the
+/// service must write mail there, as [`crate::spawn::spawn_auth`] sets up, with the
+/// default public app URL).
+pub async fn verified_user(client: &TestClient, email: &str) -> TestUser {
+    let user = register(client, email).await;
+    verify_email(client, email).await;
+    user
+}
+
+/// Follows the newest verification link mailed to `email` (see [`verified_user`]).
+pub async fn verify_email(client: &TestClient, email: &str) {
+    let outbox = crate::spawn::test_outbox();
+    let mail = crate::mail::await_outbox_mail(&outbox, email, 1).await;
+    let mails = crate::mail::outbox_mails(&outbox, email);
+    let newest = mails.last().unwrap_or(&mail);
+    let token = newest.token(DEFAULT_APP_URL, "/verify-email");
+    let resp = client
+        .post_json("/api/v1/auth/verify-email", &json!({ "token": token }))
+        .await;
+    assert_eq!(resp.status(), 200, "verify {email}");
+}
+
+/// An auth service with an administrator, made the supported way for a first admin:
+/// `AUTH_BOOTSTRAP_ADMIN_EMAIL` with `AUTH_BOOTSTRAP_ADMIN_PASSWORD_FILE`.
 pub async fn auth_with_admin(extra: &[(&str, String)]) -> (crate::spawn::Spawned, TestUser) {
-    let first = crate::spawn::spawn_auth(extra).await;
     let email = unique_email("admin");
-    register(&first.client, &email).await;
-    let db = first.stop_keep_db().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("admin-password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).expect("password file");
     let mut settings = extra.to_vec();
     settings.push(("BOOTSTRAP_ADMIN_EMAIL", email.clone()));
-    let app = crate::spawn::spawn_auth_on(db, &settings).await;
+    settings.push(("BOOTSTRAP_ADMIN_PASSWORD_FILE", file.display().to_string()));
+    // The file is read at start-up only.
+    let app = crate::spawn::spawn_auth(&settings).await;
     let admin = login(&app.client, &email, PASSWORD).await;
     (app, admin)
 }

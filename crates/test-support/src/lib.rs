@@ -12,6 +12,7 @@ pub mod db;
 pub mod dns;
 pub mod gateway;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod providers;
 pub mod spawn;

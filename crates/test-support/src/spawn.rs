@@ -98,6 +98,12 @@ pub async fn google_sign_in_behind_gateway(
     (auth, gateway, public)
 }
 
+/// The outbox folder the auth services of tests write their mail to (shared: tests
+/// tell their mails apart by unique recipients).
+pub fn test_outbox() -> std::path::PathBuf {
+    std::env::temp_dir().join("peermesh-test-outbox")
+}
+
 /// The auth service on an existing database (e.g. to restart it with other settings).
 pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
     let mut all = vec![
@@ -106,13 +112,7 @@ pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
             keys::rsa_key().path.display().to_string(),
         ),
         // Without an SMTP server mail goes to an outbox folder: keep it out of the tree.
-        (
-            "MAIL_OUTBOX_DIR",
-            std::env::temp_dir()
-                .join("peermesh-test-outbox")
-                .display()
-                .to_string(),
-        ),
+        ("MAIL_OUTBOX_DIR", test_outbox().display().to_string()),
     ];
     all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     all.extend(extra.iter().cloned());

@@ -1,6 +1,7 @@
 //! The auth service: accounts, access and refresh tokens, roles, service clients and
 //! the signing keys other services verify tokens with (JWKS).
 
+pub mod bootstrap;
 pub mod cli;
 pub mod domain;
 pub mod error;
@@ -60,8 +61,11 @@ pub struct AuthSettings {
     /// How long a just-rotated refresh token may be presented again (several tabs).
     #[serde(default = "default_grace")]
     pub refresh_grace_secs: i64,
-    /// This account (once registered) gets the admin role at start-up.
+    /// This account gets the admin role once its address is verified.
     pub bootstrap_admin_email: Option<String>,
+    /// A file holding the bootstrap admin's password: the account is then created
+    /// (or taken over from an unverified sign-up) at start-up, verified by definition.
+    pub bootstrap_admin_password_file: Option<String>,
     /// JSON file of service clients to create or update at start-up (see `provision`).
     pub clients_file: Option<String>,
     #[serde(default = "default_account_failures")]
@@ -200,19 +204,11 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         &[SERVICE],
         &logger,
     )?;
-    if let Some(email) = &auth.bootstrap_admin_email {
-        let email = domain::Email::parse(email)
-            .map_err(|e| format!("AUTH_BOOTSTRAP_ADMIN_EMAIL {}", e.message))?
-            .into_string();
-        let found = db
-            .write(move |conn| store::users::promote_admin(conn, &email))
-            .await?;
-        if found {
-            slog::info!(logger, "bootstrap admin ensured");
-        } else {
-            slog::warn!(logger, "bootstrap admin has no account yet; it gets the admin role at the next start after it registers (or run `peermesh-auth promote-admin`)");
-        }
-    }
+    let hasher = password::Hasher::new(
+        auth.hash_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    )?;
+    let bootstrap_admin = bootstrap_admin(auth, &db, &hasher, &logger).await?;
     if let Some(path) = auth.clients_file.as_deref().filter(|p| !p.is_empty()) {
         for (id, outcome) in provision::clients_from_file(&db, path).await? {
             match outcome {
@@ -260,10 +256,8 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             auth.access_token_ttl_secs,
         )),
         keys,
-        hasher: password::Hasher::new(
-            auth.hash_concurrency
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        )?,
+        hasher,
+        bootstrap_admin: bootstrap_admin.map(Arc::from),
         refresh: RefreshPolicy {
             ttl: TimeDelta::seconds(auth.refresh_token_ttl_secs),
             grace: TimeDelta::seconds(auth.refresh_grace_secs),
@@ -323,7 +317,56 @@ pub struct AppState {
     pub oauth: Arc<oauth::OAuth>,
     pub metrics: metrics::AuthMetrics,
     pub mail_policy: Arc<routes::email::MailPolicy>,
+    /// `AUTH_BOOTSTRAP_ADMIN_EMAIL`, normalised: promoted once verified.
+    pub bootstrap_admin: Option<Arc<str>>,
     pub logger: Logger,
+}
+
+/// Applies `AUTH_BOOTSTRAP_ADMIN_EMAIL` (and its password file) at start-up; returns
+/// the normalised address for the promotions that happen on verification later.
+async fn bootstrap_admin(
+    auth: &AuthSettings,
+    db: &Db,
+    hasher: &password::Hasher,
+    logger: &Logger,
+) -> Result<Option<String>, StartupError> {
+    let Some(email) = auth
+        .bootstrap_admin_email
+        .as_deref()
+        .filter(|e| !e.is_empty())
+    else {
+        return Ok(None);
+    };
+    let email = domain::Email::parse(email)
+        .map_err(|e| format!("AUTH_BOOTSTRAP_ADMIN_EMAIL {}", e.message))?
+        .into_string();
+    let file = auth
+        .bootstrap_admin_password_file
+        .as_deref()
+        .filter(|p| !p.is_empty());
+    let address = email.clone();
+    let outcome = match file {
+        Some(path) => {
+            let password = std::fs::read_to_string(path)
+                .map_err(|e| format!("AUTH_BOOTSTRAP_ADMIN_PASSWORD_FILE {path}: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            password::check_new_password("AUTH_BOOTSTRAP_ADMIN_PASSWORD_FILE", &password)
+                .map_err(|e| format!("AUTH_BOOTSTRAP_ADMIN_PASSWORD_FILE {}", e.message))?;
+            let hash = hasher.hash(password).await.map_err(|e| e.to_string())?;
+            db.write(move |conn| bootstrap::ensure_with_password(conn, &address, &hash))
+                .await?
+        }
+        None => {
+            db.write(move |conn| bootstrap::ensure(conn, &address))
+                .await?
+        }
+    };
+    match outcome {
+        bootstrap::Outcome::Waiting => slog::warn!(logger,
+            "the bootstrap admin's account does not exist or its address is unverified; it gets the admin role once the address is verified (or set AUTH_BOOTSTRAP_ADMIN_PASSWORD_FILE)"),
+        outcome => slog::info!(logger, "bootstrap admin ensured"; "outcome" => format!("{outcome:?}")),
+    }
+    Ok(Some(email))
 }
 
 impl AppState {

@@ -21,6 +21,7 @@ diesel::table! {
         email -> Nullable<Text>,
         email_verified -> Bool,
         created_at -> Timestamp,
+        linked_unverified -> Bool,
     }
 }
 

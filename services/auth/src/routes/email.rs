@@ -8,6 +8,7 @@ use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
 use super::{current_user, NoStore, UserOut};
+use crate::bootstrap::promote_if_bootstrap;
 use crate::domain::Email;
 use crate::error::AuthError;
 use crate::mail::Mail;
@@ -116,6 +117,7 @@ pub async fn verify_email(
     body: web::Json<TokenIn>,
 ) -> Result<web::Json<UserOut>, ApiError> {
     let hash = secret_hash(body.token.trim());
+    let bootstrap = state.bootstrap_admin.clone();
     let outcome = state
         .db
         .write(move |conn| {
@@ -127,6 +129,7 @@ pub async fn verify_email(
                 // The account's address changed since the mail went out.
                 return Ok(Err(Refused::Unknown));
             }
+            promote_if_bootstrap(conn, bootstrap.as_deref(), &user_id)?;
             let user = users::by_id(conn, &user_id)?;
             let identities = users::providers(conn, &user_id)?;
             Ok(Ok(user.map(|u| UserOut::new(&u, identities))))
@@ -312,6 +315,7 @@ pub async fn reset_password(
         .hash(body.new_password)
         .await
         .map_err(AuthError::from)?;
+    let bootstrap = state.bootstrap_admin.clone();
     let outcome = state
         .db
         .write(move |conn| {
@@ -322,6 +326,9 @@ pub async fn reset_password(
             };
             users::set_password_hash(conn, &user_id, &password_hash)?;
             users::mark_email_verified(conn, &user_id, &email)?;
+            // The mailbox is proved: whatever was linked before it was not goes.
+            crate::store::oauth::drop_unproven_identities(conn, &user_id)?;
+            promote_if_bootstrap(conn, bootstrap.as_deref(), &user_id)?;
             sessions::revoke_all(conn, &user_id, None, "password_reset")?;
             Ok(Ok(()))
         })

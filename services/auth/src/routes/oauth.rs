@@ -319,11 +319,13 @@ pub async fn callback(
     let one_time = random_secret("pmx_");
     let code_hash = secret_hash(&one_time);
     let provider_name = provider.name();
+    let bootstrap = state.bootstrap_admin.clone();
     let outcome = state
         .db
         .write(move |conn| {
             let outcome = store::resolve(conn, &who, link_to.as_deref())?;
             if let Ok(user) = &outcome {
+                crate::bootstrap::promote_if_bootstrap(conn, bootstrap.as_deref(), &user.id)?;
                 store::insert_code(
                     conn,
                     &code_hash,

@@ -142,6 +142,10 @@ pub enum Refusal {
     EmailMissing,
     /// The identity belongs to another account (linking).
     IdentityInUse,
+    /// Linking to an account whose address is not verified: whoever is signed in has
+    /// not proved the mailbox, and the real owner could later recover the account
+    /// with the identity still attached.
+    AccountEmailNotVerified,
     AccountDisabled,
 }
 
@@ -152,6 +156,7 @@ impl Refusal {
             Self::EmailNotVerified => "email_not_verified",
             Self::EmailMissing => "email_missing",
             Self::IdentityInUse => "identity_linked_to_another_account",
+            Self::AccountEmailNotVerified => "verify_email_to_link",
             Self::AccountDisabled => "account_disabled",
         }
     }
@@ -171,9 +176,22 @@ fn add_identity(
             identities::email.eq(&who.email),
             identities::email_verified.eq(who.email_verified),
             identities::created_at.eq(super::now()),
+            // Links are only made to verified accounts (see `resolve`).
+            identities::linked_unverified.eq(false),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Removes the identities linked while the account's address was unverified (after
+/// a password reset has proved the mailbox); how many went.
+pub fn drop_unproven_identities(conn: &mut DbConnection, user_id: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        identities::table
+            .filter(identities::user_id.eq(user_id))
+            .filter(identities::linked_unverified.eq(true)),
+    )
+    .execute(conn)?)
 }
 
 /// The account a provider identity signs in to, creating or linking as the rules
@@ -192,10 +210,16 @@ pub fn resolve(
     let user = match (known, link_to) {
         (Some(owner), Some(me)) if owner != me => return Ok(Err(Refusal::IdentityInUse)),
         (Some(owner), _) => users::by_id(conn, &owner)?,
-        (None, Some(me)) => {
-            add_identity(conn, me, who)?;
-            users::by_id(conn, me)?
-        }
+        (None, Some(me)) => match users::by_id(conn, me)? {
+            Some(account) if !account.email_verified => {
+                return Ok(Err(Refusal::AccountEmailNotVerified))
+            }
+            Some(account) => {
+                add_identity(conn, me, who)?;
+                Some(account)
+            }
+            None => None,
+        },
         (None, None) => {
             let Some(email) = who.email.as_deref() else {
                 return Ok(Err(Refusal::EmailMissing));
@@ -209,6 +233,9 @@ pub fn resolve(
                     add_identity(conn, &existing.id, who)?;
                     Some(existing)
                 }
+                // An address the provider does not vouch for never becomes an
+                // account's address either: whoever holds it would own the account.
+                None if !who.email_verified => return Ok(Err(Refusal::EmailNotVerified)),
                 None => {
                     let now = super::now();
                     let user = User {
@@ -216,7 +243,7 @@ pub fn resolve(
                         email: email.to_owned(),
                         display_name: who.name.clone(),
                         password_hash: None,
-                        email_verified: who.email_verified,
+                        email_verified: true,
                         roles: "user".into(),
                         disabled: false,
                         created_at: now,

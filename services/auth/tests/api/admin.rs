@@ -2,9 +2,11 @@
 //! client-credentials grant.
 
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
-use peermesh_test_support::auth::{auth_with_admin, register, unique_email, TestUser, PASSWORD};
+use peermesh_test_support::auth::{
+    auth_with_admin, get_json, login, register, unique_email, verify_email, TestUser, PASSWORD,
+};
 use peermesh_test_support::client::{assert_problem, TestClient};
-use peermesh_test_support::spawn::{jwks_url, spawn_auth, Spawned};
+use peermesh_test_support::spawn::{jwks_url, spawn_auth, spawn_auth_on, Spawned};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -447,4 +449,91 @@ async fn tokens_that_are_not_access_tokens_are_refused() {
     )
     .await;
     assert_problem(resp, 401, "invalid_token").await;
+}
+
+/// Whoever registers the bootstrap address first has not shown they own it: the role
+/// waits until the address is verified, restart or not.
+#[actix_web::test]
+async fn the_bootstrap_address_becomes_admin_only_once_verified() {
+    let first = spawn_auth(&[]).await;
+    let email = unique_email("boot");
+    register(&first.client, &email).await;
+    let db = first.stop_keep_db().await;
+    let app = spawn_auth_on(db, &[("BOOTSTRAP_ADMIN_EMAIL", email.clone())]).await;
+    let early = login(&app.client, &email, PASSWORD).await;
+    let me = get_json(&app.client, "/api/v1/auth/me", &early.access_token).await;
+    assert_eq!(me["roles"], json!(["user"]));
+    let resp = call(
+        &app.client,
+        Method::GET,
+        "/api/v1/auth/users",
+        &early.access_token,
+        None,
+    )
+    .await;
+    assert_problem(resp, 403, "forbidden").await;
+
+    // Proving the mailbox makes the account the administrator.
+    verify_email(&app.client, &email).await;
+    let admin = login(&app.client, &email, PASSWORD).await;
+    let me = get_json(&app.client, "/api/v1/auth/me", &admin.access_token).await;
+    assert_eq!(me["roles"], json!(["admin", "user"]));
+    get_json(&app.client, "/api/v1/auth/users", &admin.access_token).await;
+}
+
+/// With a password file the operator defines the admin account: an unverified
+/// sign-up holding the address is taken over (its password, sessions and identities
+/// gone), and a later start does not reset the password again.
+#[actix_web::test]
+async fn a_bootstrap_password_file_takes_the_address_from_an_unverified_sign_up() {
+    let first = spawn_auth(&[]).await;
+    let email = unique_email("boot");
+    let squatter = register(&first.client, &email).await;
+    let db = first.stop_keep_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admin-password");
+    std::fs::write(&file, "the operator's own password\n").unwrap();
+    let settings = [
+        ("BOOTSTRAP_ADMIN_EMAIL", email.clone()),
+        ("BOOTSTRAP_ADMIN_PASSWORD_FILE", file.display().to_string()),
+    ];
+    let app = spawn_auth_on(db, &settings).await;
+
+    let resp = app
+        .client
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(resp, 401, "invalid_credentials").await;
+    let resp = app
+        .client
+        .post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": squatter.refresh_token}),
+        )
+        .await;
+    assert_problem(resp, 401, "invalid_refresh_token").await;
+    let admin = login(&app.client, &email, "the operator's own password").await;
+    let me = get_json(&app.client, "/api/v1/auth/me", &admin.access_token).await;
+    assert_eq!(me["roles"], json!(["admin", "user"]));
+    assert_eq!(me["email_verified"], true);
+
+    // The admin changes the password; the file does not undo that at the next start.
+    let resp = call(
+        &app.client,
+        Method::POST,
+        "/api/v1/auth/me/password",
+        &admin.access_token,
+        Some(json!({
+            "current_password": "the operator's own password",
+            "new_password": "a newer password",
+        })),
+    )
+    .await;
+    assert_eq!(resp.status(), 204);
+    let db = app.stop_keep_db().await;
+    let again = spawn_auth_on(db, &settings).await;
+    login(&again.client, &email, "a newer password").await;
 }

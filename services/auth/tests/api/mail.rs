@@ -9,6 +9,7 @@ use mailin_embedded::{response, Handler, Response, Server, SslConfig};
 use peermesh_test_support::auth::{login, register, unique_email, PASSWORD};
 use peermesh_test_support::client::assert_problem;
 use peermesh_test_support::free_port;
+use peermesh_test_support::mail::Mail;
 use peermesh_test_support::spawn::{spawn_auth, Spawned};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -18,62 +19,17 @@ const APP_URL: &str = "https://app.example.test";
 #[derive(Debug, Clone)]
 struct Received {
     to: Vec<String>,
-    raw: String,
+    mail: Mail,
 }
 
 impl Received {
     fn header(&self, name: &str) -> Option<String> {
-        let prefix = format!("{}:", name.to_ascii_lowercase());
-        self.raw
-            .lines()
-            .take_while(|l| !l.is_empty())
-            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-            .map(|l| l[prefix.len()..].trim().to_owned())
-    }
-
-    /// The body, with quoted-printable undone.
-    fn body(&self) -> String {
-        let body = self
-            .raw
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        let qp = self
-            .header("Content-Transfer-Encoding")
-            .is_some_and(|e| e.eq_ignore_ascii_case("quoted-printable"));
-        if !qp {
-            return body.to_owned();
-        }
-        let joined = body.replace("=\r\n", "");
-        let bytes = joined.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'=' && i + 2 < bytes.len() {
-                if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8(out).unwrap()
+        self.mail.header(name)
     }
 
     /// The token of the link to `{APP_URL}{path}?token=`.
     fn token(&self, path: &str) -> String {
-        let body = self.body();
-        let start = format!("{APP_URL}{path}?token=");
-        let at = body
-            .find(&start)
-            .unwrap_or_else(|| panic!("no {start} link in {body}"));
-        body[at + start.len()..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned()
+        self.mail.token(APP_URL, path)
     }
 }
 
@@ -100,7 +56,9 @@ impl Handler for Sink {
     fn data_end(&mut self) -> Response {
         self.received.lock().unwrap().push(Received {
             to: std::mem::take(&mut self.to),
-            raw: String::from_utf8_lossy(&self.data).into_owned(),
+            mail: Mail {
+                raw: String::from_utf8_lossy(&self.data).into_owned(),
+            },
         });
         response::OK
     }
@@ -468,7 +426,10 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
     assert_eq!(files.len(), 1);
     assert!(files[0].extension().is_some_and(|e| e == "eml"));
     let raw = std::fs::read_to_string(&files[0]).unwrap();
-    let mail = Received { to: vec![], raw };
+    let mail = Received {
+        to: vec![],
+        mail: Mail { raw },
+    };
     assert!(mail.header("To").unwrap().contains(&email));
     let token = mail.token("/verify-email");
     assert_eq!(

@@ -2,7 +2,8 @@
 //! providers that speak the real protocols (crates/test-support/src/providers.rs).
 
 use peermesh_test_support::auth::{
-    auth_with_admin, get_json, register, unique_email, Pkce, TestUser,
+    auth_with_admin, get_json, login, register, unique_email, verified_user, verify_email, Pkce,
+    TestUser, DEFAULT_APP_URL, PASSWORD,
 };
 use peermesh_test_support::client::{assert_problem, redirect_location};
 use peermesh_test_support::free_port;
@@ -470,12 +471,22 @@ async fn signed_in_users_link_and_unlink_providers() {
         .unwrap();
     assert_problem(resp, 401, "unauthorized").await;
 
-    // Any GitHub address may be linked by the signed-in owner.
+    // Linking waits for the account's address to be verified: whoever is signed in
+    // to an unverified account has not proved the mailbox (it may be a squatter
+    // preparing a way back in after the real owner recovers the account).
     env.github.sign_in_as(Some(ProviderUser::new(
         "600",
         &unique_email("other"),
         false,
     )));
+    assert_eq!(
+        error_of(&env.sign_in("github", Some(&user)).await),
+        "verify_email_to_link"
+    );
+    assert_eq!(env.me(&user.access_token).await["identities"], json!([]));
+
+    // Once verified, any GitHub address may be linked by the signed-in owner.
+    verify_email(&env.auth.client, &email).await;
     let landed = env.sign_in("github", Some(&user)).await;
     assert!(param(&landed, "code").is_some(), "{landed}");
     let me = env.me(&user.access_token).await;
@@ -486,7 +497,8 @@ async fn signed_in_users_link_and_unlink_providers() {
     assert_eq!(tokens["user"]["id"], me["id"]);
 
     // It cannot be linked to someone else as well.
-    let someone = register(&env.auth.client, &unique_email("else")).await;
+    let someone_email = unique_email("else");
+    let someone = verified_user(&env.auth.client, &someone_email).await;
     assert_eq!(
         error_of(&env.sign_in("github", Some(&someone)).await),
         "identity_linked_to_another_account"
@@ -593,4 +605,82 @@ async fn a_disabled_account_cannot_sign_in_with_a_provider() {
     );
     // …buys nothing afterwards.
     assert_problem(env.exchange(&pending).await, 400, "invalid_code").await;
+}
+
+#[actix_web::test]
+async fn unverified_provider_addresses_never_make_or_join_accounts() {
+    let env = env().await;
+    let email = unique_email("unvouched");
+    env.github
+        .sign_in_as(Some(ProviderUser::new("900", &email, false)));
+    assert_eq!(
+        error_of(&env.sign_in("github", None).await),
+        "email_not_verified"
+    );
+    // No account holds the address: its owner can still sign up with it.
+    register(&env.auth.client, &email).await;
+}
+
+/// An identity linked while the account's address was unverified (as earlier
+/// releases allowed) is exactly what a squatter leaves behind; the password reset
+/// that proves the mailbox removes it, and that provider account no longer signs in.
+#[actix_web::test]
+async fn a_password_reset_drops_identities_linked_before_the_mailbox_was_proved() {
+    use diesel::RunQueryDsl;
+    let env = env().await;
+    let email = unique_email("prelinked");
+    let user = register(&env.auth.client, &email).await;
+    let db = peermesh_db::Db::connect(env.auth.db.url(), 1, &peermesh_auth::MIGRATIONS).unwrap();
+    let (user_id, squatter) = (user.id.clone(), "31337".to_owned());
+    db.write(move |conn| {
+        diesel::sql_query(
+            "INSERT INTO identities \
+                 (id, user_id, provider, subject, email, email_verified, created_at, linked_unverified) \
+             VALUES ($1, $2, 'github', $3, NULL, FALSE, CURRENT_TIMESTAMP, TRUE)",
+        )
+        .bind::<diesel::sql_types::Text, _>(uuid::Uuid::now_v7().to_string())
+        .bind::<diesel::sql_types::Text, _>(user_id)
+        .bind::<diesel::sql_types::Text, _>(squatter)
+        .execute(conn)
+        .map_err(Into::into)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        env.me(&user.access_token).await["identities"],
+        json!(["github"])
+    );
+
+    let forgot = env
+        .auth
+        .client
+        .post_json("/api/v1/auth/password/forgot", &json!({ "email": email }))
+        .await;
+    assert_eq!(forgot.status(), 202);
+    let outbox = peermesh_test_support::spawn::test_outbox();
+    let mail = peermesh_test_support::mail::await_outbox_mail(&outbox, &email, 2).await;
+    let token = mail.token(DEFAULT_APP_URL, "/reset-password");
+    let reset = env
+        .auth
+        .client
+        .post_json(
+            "/api/v1/auth/password/reset",
+            &json!({"token": token, "new_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(reset.status(), 204);
+
+    let owner = login(&env.auth.client, &email, PASSWORD).await;
+    let me = env.me(&owner.access_token).await;
+    assert_eq!(me["email_verified"], true);
+    assert_eq!(me["identities"], json!([]));
+    env.github.sign_in_as(Some(ProviderUser::new(
+        "31337",
+        &unique_email("squatter"),
+        false,
+    )));
+    assert_eq!(
+        error_of(&env.sign_in("github", None).await),
+        "email_not_verified"
+    );
 }
