@@ -72,6 +72,10 @@ pub struct AuthSettings {
     pub login_max_failures_per_account: i32,
     #[serde(default = "default_ip_failures")]
     pub login_max_failures_per_ip: i32,
+    /// Failed logins on one account from all addresses together; reaching it locks the
+    /// account for addresses that never signed in to it (its owner's still work).
+    #[serde(default = "default_account_wide_failures")]
+    pub login_max_failures_account_wide: i32,
     #[serde(default = "default_window")]
     pub login_failure_window_secs: i64,
     #[serde(default = "default_lockout")]
@@ -123,6 +127,9 @@ fn default_account_failures() -> i32 {
 }
 fn default_ip_failures() -> i32 {
     50
+}
+fn default_account_wide_failures() -> i32 {
+    100
 }
 fn default_window() -> i64 {
     15 * 60
@@ -232,6 +239,11 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         window: hour,
         lockout: hour,
     };
+    let login_limit = |max_failures| Limit {
+        max_failures,
+        window: TimeDelta::seconds(auth.login_failure_window_secs),
+        lockout: TimeDelta::seconds(auth.login_lockout_secs),
+    };
     let registry = peermesh_common::metrics::Metrics::new(SERVICE)?;
     db.register_metrics(&registry)?;
     let state = AppState {
@@ -262,15 +274,10 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             ttl: TimeDelta::seconds(auth.refresh_token_ttl_secs),
             grace: TimeDelta::seconds(auth.refresh_grace_secs),
         },
-        account_limit: Limit {
-            max_failures: auth.login_max_failures_per_account,
-            window: TimeDelta::seconds(auth.login_failure_window_secs),
-            lockout: TimeDelta::seconds(auth.login_lockout_secs),
-        },
-        ip_limit: Limit {
-            max_failures: auth.login_max_failures_per_ip,
-            window: TimeDelta::seconds(auth.login_failure_window_secs),
-            lockout: TimeDelta::seconds(auth.login_lockout_secs),
+        login_limits: routes::account::LoginLimits {
+            pair: login_limit(auth.login_max_failures_per_account),
+            address: login_limit(auth.login_max_failures_per_ip),
+            account: login_limit(auth.login_max_failures_account_wide),
         },
         trusted_proxies: Arc::new(Networks::from_var(
             "AUTH_TRUSTED_PROXIES",
@@ -310,8 +317,7 @@ pub struct AppState {
     pub issuer: Arc<tokens::TokenIssuer>,
     pub hasher: password::Hasher,
     pub refresh: RefreshPolicy,
-    pub account_limit: Limit,
-    pub ip_limit: Limit,
+    pub login_limits: routes::account::LoginLimits,
     pub trusted_proxies: Arc<Networks>,
     pub mailer: mail::Mailer,
     pub oauth: Arc<oauth::OAuth>,

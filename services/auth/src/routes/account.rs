@@ -100,20 +100,24 @@ pub async fn login(
     let email = Email::parse(&body.email)
         .map(Email::into_string)
         .unwrap_or_else(|_| body.email.trim().to_lowercase());
-    let account_key = format!("account:{email}");
-    let ip_key = ip.as_ref().map(|ip| format!("ip:{ip}"));
+    let keys = LoginKeys::new(&email, ip.as_deref());
 
-    let keys: Vec<String> = std::iter::once(account_key.clone())
-        .chain(ip_key.clone())
-        .collect();
+    // Counted before the password is checked (see throttle::admit).
+    let (admit_keys, limits) = (keys.clone(), state.login_limits);
     let lookup_email = email.clone();
-    let (locked, user) = state
+    let lookup_ip = ip.clone();
+    let (locked, user, known) = state
         .db
-        .run(move |conn| {
-            let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let locked = throttle::locked_for(conn, &key_refs)?;
+        .write(move |conn| {
             let user = users::by_email(conn, &lookup_email)?;
-            Ok((locked, user))
+            // The account-wide count locks out only addresses that never signed in to
+            // this account: a guessing botnet cannot lock its owner out.
+            let known = match (&user, &lookup_ip) {
+                (Some(user), Some(ip)) => sessions::signed_in_from(conn, &user.id, ip)?,
+                _ => false,
+            };
+            let locked = throttle::admit(conn, &admit_keys.counted(limits, known))?;
+            Ok((locked, user, known))
         })
         .await
         .map_err(AuthError::from)?;
@@ -122,27 +126,12 @@ pub async fn login(
     }
 
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    if !state
+    let verified = state
         .hasher
         .verify(body.password, hash)
         .await
-        .map_err(AuthError::from)?
-    {
-        let (account_limit, ip_limit) = (state.account_limit, state.ip_limit);
-        state
-            .db
-            .write(move |conn| {
-                throttle::record_failure(conn, &account_key, account_limit)?;
-                if let Some(ip_key) = &ip_key {
-                    throttle::record_failure(conn, ip_key, ip_limit)?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(AuthError::from)?;
-        return Err(AuthError::InvalidCredentials.into());
-    }
-    let Some(user) = user else {
+        .map_err(AuthError::from)?;
+    let Some(user) = user.filter(|_| verified) else {
         return Err(AuthError::InvalidCredentials.into());
     };
     if user.disabled {
@@ -157,7 +146,8 @@ pub async fn login(
     let (family, identities) = state
         .db
         .write(move |conn| {
-            throttle::reset(conn, &account_key)?;
+            let (clear, uncount) = keys.settled(known);
+            throttle::settle(conn, &clear, &uncount)?;
             let family = sessions::start(conn, &user_id, ua, ip, &refresh_hash, policy)?;
             Ok((family, users::providers(conn, &user_id)?))
         })
@@ -166,6 +156,58 @@ pub async fn login(
     Ok(NoStore(
         tokens_for(&state, &user, &family, refresh, identities, Grant::Password).await?,
     ))
+}
+
+/// The failed-login limits (`AUTH_LOGIN_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    /// One account from one address.
+    pub pair: throttle::Limit,
+    /// One address, whatever the accounts.
+    pub address: throttle::Limit,
+    /// One account from every address (binds only addresses it never signed in from).
+    pub account: throttle::Limit,
+}
+
+/// The throttle keys of one login attempt.
+#[derive(Debug, Clone)]
+struct LoginKeys {
+    pair: String,
+    address: Option<String>,
+    account: String,
+}
+
+impl LoginKeys {
+    fn new(email: &str, ip: Option<&str>) -> Self {
+        Self {
+            pair: format!("login:{email}|{}", ip.unwrap_or("-")),
+            address: ip.map(|ip| format!("ip:{ip}")),
+            account: format!("account:{email}"),
+        }
+    }
+
+    /// The keys an attempt counts on; `known`: the address has signed in to this
+    /// account before, so the account-wide lock does not apply to it.
+    fn counted(&self, limits: LoginLimits, known: bool) -> Vec<(String, throttle::Limit)> {
+        let mut keys = vec![(self.pair.clone(), limits.pair)];
+        if let Some(address) = &self.address {
+            keys.push((address.clone(), limits.address));
+        }
+        if !known {
+            keys.push((self.account.clone(), limits.account));
+        }
+        keys
+    }
+
+    /// After a success: the pair starts afresh; the other keys [`Self::counted`]
+    /// counted forget the attempt.
+    fn settled(&self, known: bool) -> (Vec<&str>, Vec<&str>) {
+        let mut uncount: Vec<&str> = self.address.as_deref().into_iter().collect();
+        if !known {
+            uncount.push(&self.account);
+        }
+        (vec![self.pair.as_str()], uncount)
+    }
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]

@@ -9,7 +9,7 @@ use super::{current_user, UserOut};
 use crate::domain::parse_display_name;
 use crate::error::AuthError;
 use crate::password::check_new_password;
-use crate::store::{rfc3339, sessions, users};
+use crate::store::{rfc3339, sessions, throttle, users};
 use crate::AppState;
 
 async fn user_out(state: &AppState, user: &users::User) -> Result<UserOut, ApiError> {
@@ -85,6 +85,18 @@ pub async fn change_password(
     check_new_password("new_password", &body.new_password)
         .map_err(|e| AuthError::Invalid(vec![e]))?;
     let user = current_user(&state, principal.subject()).await?;
+    // Guessing the current password with a stolen access token is throttled like a
+    // login: counted before the check, at most the limit per window.
+    let key = format!("password-change:{}", user.id);
+    let (admitted, limit) = (key.clone(), state.login_limits.pair);
+    let locked = state
+        .db
+        .write(move |conn| throttle::admit(conn, &[(admitted, limit)]))
+        .await
+        .map_err(AuthError::from)?;
+    if let Some(secs) = locked {
+        return Err(AuthError::Throttled(secs).into());
+    }
     if !state
         .hasher
         .verify(body.current_password, user.password_hash.clone())
@@ -102,6 +114,7 @@ pub async fn change_password(
     state
         .db
         .write(move |conn| {
+            throttle::settle(conn, &[&key], &[])?;
             users::set_password_hash(conn, &user.id, &hash)?;
             sessions::revoke_all(conn, &user.id, keep.as_deref(), "password changed")?;
             Ok(())

@@ -1,6 +1,6 @@
 //! Every route of the auth service, registered in one place, and the shapes they share.
 
-mod account;
+pub mod account;
 pub mod admin;
 pub mod email;
 mod jwks;

@@ -281,6 +281,16 @@ pub fn family_of(conn: &mut DbConnection, token_hash: &str) -> Result<Option<Fam
         .optional()?)
 }
 
+/// Whether the user has ever signed in from `ip` (a session started there).
+pub fn signed_in_from(conn: &mut DbConnection, user_id: &str, ip: &str) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        refresh_families::table
+            .filter(refresh_families::user_id.eq(user_id))
+            .filter(refresh_families::ip.eq(ip)),
+    ))
+    .get_result(conn)?)
+}
+
 /// Whether the family is still usable (not revoked).
 pub fn is_active(conn: &mut DbConnection, family_id: &str) -> Result<bool, DbError> {
     Ok(refresh_families::table

@@ -101,6 +101,46 @@ pub fn record_failure(conn: &mut DbConnection, key: &str, limit: Limit) -> Resul
     Ok(())
 }
 
+/// Admits one password attempt against every key, atomically: the keys' rows are
+/// locked (in a fixed order, so concurrent attempts cannot deadlock), a key that is
+/// locked refuses the attempt (`Some(seconds)`), and otherwise the attempt is counted
+/// on each key *before* the password is checked. Counting first is what makes the
+/// limit hold under concurrency: of any number of parallel guesses at most the limit
+/// get to be checked; the rest are refused. A successful attempt is then taken back
+/// with [`settle`]. Run in a write transaction.
+pub fn admit(conn: &mut DbConnection, keys: &[(String, Limit)]) -> Result<Option<i64>, DbError> {
+    let mut keys: Vec<&(String, Limit)> = keys.iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    keys.dedup_by(|a, b| a.0 == b.0);
+    for (key, _) in &keys {
+        hold(conn, key)?;
+    }
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    if let Some(wait) = locked_for(conn, &names)? {
+        return Ok(Some(wait));
+    }
+    for (key, limit) in &keys {
+        record_failure(conn, key, *limit)?;
+    }
+    Ok(None)
+}
+
+/// After a successful attempt admitted by [`admit`]: `clear` keys start afresh (the
+/// account and address that just proved the password), `uncount` keys forget this one
+/// attempt (it was no failure).
+pub fn settle(conn: &mut DbConnection, clear: &[&str], uncount: &[&str]) -> Result<(), DbError> {
+    diesel::delete(login_throttle::table.filter(login_throttle::throttle_key.eq_any(clear)))
+        .execute(conn)?;
+    diesel::update(
+        login_throttle::table
+            .filter(login_throttle::throttle_key.eq_any(uncount))
+            .filter(login_throttle::failures.gt(0)),
+    )
+    .set(login_throttle::failures.eq(login_throttle::failures - 1))
+    .execute(conn)?;
+    Ok(())
+}
+
 pub fn reset(conn: &mut DbConnection, key: &str) -> Result<(), DbError> {
     diesel::delete(login_throttle::table.find(key)).execute(conn)?;
     Ok(())

@@ -261,3 +261,111 @@ async fn x_real_ip_is_believed_only_from_trusted_proxies() {
         "rotating X-Real-IP must not escape the per-address limit"
     );
 }
+
+/// A login from `ip` (the gateway's X-Real-IP; the test client is a trusted proxy).
+async fn login_from(
+    client: &peermesh_test_support::TestClient,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> u16 {
+    client
+        .request(reqwest::Method::POST, "/api/v1/auth/login")
+        .header("X-Real-IP", ip)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The check and the count are one step: of 20 wrong guesses and the right password
+/// sent at once, at most the limit (5) get their password checked (401, or 200 for
+/// the right one); the rest are refused before any check.
+#[actix_web::test]
+async fn parallel_guesses_get_at_most_the_limit_of_checks() {
+    let app = spawn_auth(&[("LOGIN_LOCKOUT_SECS", "60".into())]).await;
+    let email = unique_email("burst");
+    register(&app.client, &email).await;
+    let attempts = (0..21).map(|n| {
+        let (client, email) = (app.client.clone(), email.clone());
+        let password = if n == 10 { PASSWORD } else { "a wrong guess" };
+        async move { login_from(&client, "203.0.113.50", &email, password).await }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let checked = statuses.iter().filter(|s| matches!(s, 401 | 200)).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!(checked <= 5, "{statuses:?}");
+    assert_eq!(checked + refused, 21, "{statuses:?}");
+}
+
+/// Failing an account's password from one address locks that address out of that
+/// account only: the owner, elsewhere, still signs in. Guesses spread over many
+/// addresses hit an account-wide count, which locks out every address that never
+/// signed in to the account, but not the owner's.
+#[actix_web::test]
+async fn lockouts_do_not_lock_the_owner_out() {
+    let app = spawn_auth(&[
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3".into()),
+        ("LOGIN_MAX_FAILURES_ACCOUNT_WIDE", "6".into()),
+        ("LOGIN_LOCKOUT_SECS", "60".into()),
+    ])
+    .await;
+    let email = unique_email("target");
+    register(&app.client, &email).await;
+    let home = "198.51.100.20";
+    assert_eq!(login_from(&app.client, home, &email, PASSWORD).await, 200);
+
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&app.client, "203.0.113.1", &email, "guess").await,
+            401
+        );
+    }
+    assert_eq!(
+        login_from(&app.client, "203.0.113.1", &email, PASSWORD).await,
+        429
+    );
+    assert_eq!(login_from(&app.client, home, &email, PASSWORD).await, 200);
+
+    // Three more addresses, one guess each: six failures on the account in all.
+    for ip in ["203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+        assert_eq!(login_from(&app.client, ip, &email, "guess").await, 401);
+    }
+    assert_eq!(
+        login_from(&app.client, "203.0.113.9", &email, PASSWORD).await,
+        429
+    );
+    assert_eq!(login_from(&app.client, home, &email, PASSWORD).await, 200);
+}
+
+/// Someone holding a stolen access token cannot guess the current password at
+/// leisure: wrong guesses at `POST /me/password` are limited like logins.
+#[actix_web::test]
+async fn current_password_guesses_are_throttled() {
+    let app = spawn_auth(&[
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3".into()),
+        ("LOGIN_LOCKOUT_SECS", "60".into()),
+    ])
+    .await;
+    let user = register(&app.client, &unique_email("pw")).await;
+    let change = |current: &'static str| {
+        let (client, token) = (app.client.clone(), user.access_token.clone());
+        async move {
+            client
+                .request(reqwest::Method::POST, "/api/v1/auth/me/password")
+                .bearer_auth(token)
+                .json(&json!({"current_password": current, "new_password": "a brand new one"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_problem(change("not it at all").await, 403, "wrong_current_password").await;
+    }
+    let locked = change(PASSWORD).await;
+    assert!(locked.headers().contains_key("retry-after"));
+    assert_problem(locked, 429, "rate_limited").await;
+}
