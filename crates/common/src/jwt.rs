@@ -33,6 +33,10 @@ pub struct Claims {
     /// The refresh family the token came from (user tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Service tokens only: the user this client may act for (`X-On-Behalf-Of`), minted
+    /// by auth for a delegation that user gave (see auth's token exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act_for: Option<String>,
 }
 
 impl Claims {

@@ -95,6 +95,7 @@ fn claims() -> Claims {
         roles: vec!["user".into()],
         scope: "content:read content:write".into(),
         sid: Some("family-1".into()),
+        act_for: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Talking to the real auth service in tests: accounts and tokens over HTTP.
 
-use reqwest::Method;
+use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
 use crate::client::TestClient;
@@ -214,4 +214,81 @@ impl Default for Pkce {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A service client the operator declares in `AUTH_CLIENTS_FILE` (the only way to
+/// grant `content:act_as`): its id and secret, and the file to start auth with.
+pub struct DeclaredClient {
+    pub id: String,
+    pub secret: String,
+    file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl DeclaredClient {
+    pub fn new(scopes: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let id = format!("svc-{}", uuid::Uuid::new_v4().simple());
+        let secret = format!("pms_{}", uuid::Uuid::new_v4().simple());
+        let file = dir.path().join("clients.json");
+        let declared = json!([{"id": id, "secret": secret, "scopes": scopes}]);
+        std::fs::write(&file, declared.to_string()).expect("clients file");
+        Self {
+            id,
+            secret,
+            file,
+            _dir: dir,
+        }
+    }
+
+    /// The auth setting that declares it (`CLIENTS_FILE`, without the prefix).
+    pub fn setting(&self) -> (&'static str, String) {
+        ("CLIENTS_FILE", self.file.display().to_string())
+    }
+
+    /// `POST /token` with this client's credentials and `params`.
+    pub async fn request_token(&self, client: &TestClient, params: &[(&str, &str)]) -> Response {
+        let mut form = vec![
+            ("client_id", self.id.as_str()),
+            ("client_secret", self.secret.as_str()),
+        ];
+        form.extend_from_slice(params);
+        client
+            .request(Method::POST, "/api/v1/auth/token")
+            .form(&form)
+            .send()
+            .await
+            .expect("token request")
+    }
+
+    /// The user's delegation to this client (token exchange with the user's own
+    /// access token): a token acting for that user.
+    pub async fn delegated_token(&self, client: &TestClient, user: &TestUser) -> String {
+        let resp = self
+            .request_token(
+                client,
+                &[
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:token-exchange",
+                    ),
+                    ("subject_token", user.access_token.as_str()),
+                    (
+                        "subject_token_type",
+                        "urn:ietf:params:oauth:token-type:access_token",
+                    ),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "token exchange");
+        access_token_of(resp).await
+    }
+}
+
+async fn access_token_of(resp: Response) -> String {
+    let body: Value = resp.json().await.expect("token body");
+    body["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
 }

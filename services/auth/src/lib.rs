@@ -66,6 +66,10 @@ pub struct AuthSettings {
     /// A file holding the bootstrap admin's password: the account is then created
     /// (or taken over from an unverified sign-up) at start-up, verified by definition.
     pub bootstrap_admin_password_file: Option<String>,
+    /// How long a user's delegation to a service client lasts without being renewed
+    /// (each request of the user through that client renews it).
+    #[serde(default = "default_delegation_ttl")]
+    pub delegation_ttl_secs: i64,
     /// JSON file of service clients to create or update at start-up (see `provision`).
     pub clients_file: Option<String>,
     #[serde(default = "default_account_failures")]
@@ -121,6 +125,9 @@ fn default_refresh_ttl() -> i64 {
 }
 fn default_grace() -> i64 {
     10
+}
+fn default_delegation_ttl() -> i64 {
+    90 * 24 * 3600
 }
 fn default_account_failures() -> i32 {
     5
@@ -274,6 +281,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             ttl: TimeDelta::seconds(auth.refresh_token_ttl_secs),
             grace: TimeDelta::seconds(auth.refresh_grace_secs),
         },
+        delegation_ttl: TimeDelta::seconds(auth.delegation_ttl_secs),
         login_limits: routes::account::LoginLimits {
             pair: login_limit(auth.login_max_failures_per_account),
             address: login_limit(auth.login_max_failures_per_ip),
@@ -318,6 +326,8 @@ pub struct AppState {
     pub hasher: password::Hasher,
     pub refresh: RefreshPolicy,
     pub login_limits: routes::account::LoginLimits,
+    /// How long a delegation lasts unrenewed (`AUTH_DELEGATION_TTL_SECS`).
+    pub delegation_ttl: TimeDelta,
     pub trusted_proxies: Arc<Networks>,
     pub mailer: mail::Mailer,
     pub oauth: Arc<oauth::OAuth>,

@@ -1,6 +1,15 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    delegations (client_id, user_id) {
+        client_id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        renewed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     email_tokens (token_hash) {
         token_hash -> Text,
         user_id -> Text,
@@ -112,6 +121,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(delegations -> service_clients (client_id));
+diesel::joinable!(delegations -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(oauth_codes -> users (user_id));
@@ -120,6 +131,7 @@ diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    delegations,
     email_tokens,
     identities,
     login_throttle,

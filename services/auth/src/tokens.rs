@@ -33,43 +33,46 @@ impl TokenIssuer {
 
     /// [`TokenIssuer::access_token`] on the blocking pool: an RSA signature takes
     /// about a millisecond, which must not stall an async worker's other requests.
-    pub async fn sign(
-        self: &Arc<Self>,
-        sub: String,
-        roles: Vec<String>,
-        scope: String,
-        sid: Option<String>,
-    ) -> Result<String, String> {
+    pub async fn sign(self: &Arc<Self>, grant: AccessGrant) -> Result<String, String> {
         let issuer = self.clone();
-        tokio::task::spawn_blocking(move || issuer.access_token(&sub, roles, scope, sid))
+        tokio::task::spawn_blocking(move || issuer.access_token(grant))
             .await
             .map_err(|e| e.to_string())?
     }
 
-    /// A signed access token for `sub`.
-    pub fn access_token(
-        &self,
-        sub: &str,
-        roles: Vec<String>,
-        scope: String,
-        sid: Option<String>,
-    ) -> Result<String, String> {
+    /// A signed access token for `grant`.
+    pub fn access_token(&self, grant: AccessGrant) -> Result<String, String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: sub.to_owned(),
+            sub: grant.sub,
             exp: now + self.access_ttl_secs,
             iat: now,
             nbf: now,
             jti: uuid::Uuid::now_v7().to_string(),
             typ: "access".into(),
-            roles,
-            scope,
-            sid,
+            roles: grant.roles,
+            scope: grant.scope,
+            sid: grant.sid,
+            act_for: grant.act_for,
         };
         self.keys.sign(&claims)
     }
+}
+
+/// Whom an access token is for and what it carries.
+#[derive(Debug, Clone, Default)]
+pub struct AccessGrant {
+    /// The user, or the client of a service token.
+    pub sub: String,
+    pub roles: Vec<String>,
+    /// Space separated.
+    pub scope: String,
+    /// The refresh family (user tokens).
+    pub sid: Option<String>,
+    /// The user a service token acts for (a delegation).
+    pub act_for: Option<String>,
 }
 
 /// 32 random bytes, URL-safe base64, with a prefix that makes leaked tokens easy to spot.

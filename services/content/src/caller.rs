@@ -1,7 +1,8 @@
 //! Whose content a request works on. A user works on their own items (an admin may
 //! read anyone's). A service token works on its own items, or — with the
-//! `content:act_as` scope — on the items of the user named in `X-On-Behalf-Of`; this is
-//! how the ingestion service writes a user's documents.
+//! `content:act_as` scope — on the items of the user named in `X-On-Behalf-Of`, who
+//! must be the user auth minted the token for (`act_for`, a delegation that user
+//! gave); this is how the ingestion service writes a user's documents.
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
@@ -64,12 +65,23 @@ impl Caller {
             ))
             .with_code("insufficient_scope"));
         }
-        let user = uuid::Uuid::parse_str(user.trim()).map_err(|_| {
-            ApiError::bad_request("invalid_on_behalf_of", "X-On-Behalf-Of must be a user id")
-        })?;
+        let user = uuid::Uuid::parse_str(user.trim())
+            .map_err(|_| {
+                ApiError::bad_request("invalid_on_behalf_of", "X-On-Behalf-Of must be a user id")
+            })?
+            .hyphenated()
+            .to_string();
+        // The scope alone is not enough: auth names, in the token, the one user who
+        // delegated to this client. A client cannot pick anyone else.
+        if principal.claims.act_for.as_deref() != Some(user.as_str()) {
+            return Err(ApiError::forbidden(
+                "this service token does not act for that user (the user has not delegated to this client)",
+            )
+            .with_code("not_delegated"));
+        }
         Ok(Self {
             principal,
-            owner: user.hyphenated().to_string(),
+            owner: user,
             acting: true,
         })
     }

@@ -1,14 +1,21 @@
-//! Writes ingested documents into the content service over HTTP, as the user: with
-//! this service's own client-credentials token (scopes `content:write
-//! content:act_as`), the user's id in `X-On-Behalf-Of`, the request id forwarded and
+//! Writes ingested documents into the content service over HTTP, as the user: with a
+//! token auth mints for this service acting for that user (scope `content:act_as`,
+//! claim `act_for`), the user's id in `X-On-Behalf-Of`, the request id forwarded and
 //! an `Idempotency-Key` per job, so a retried job never creates an item twice.
+//!
+//! Auth mints such a token only for users who delegated to this service: each user
+//! request that may lead to writes first trades the user's own access token for one
+//! (token exchange, RFC 8693, [`ContentClient::delegate`]), which records or renews
+//! the delegation; queued jobs and feed polls later ask for a token for that user
+//! with the client-credentials grant (`act_for`).
 
 use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
 
 use peermesh_common::config::Secret;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 /// `INGEST_CONTENT_URL`, `INGEST_TOKEN_URL`, `INGEST_CLIENT_ID`, `INGEST_CLIENT_SECRET`.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +53,9 @@ pub enum ContentError {
     /// This service has no (working) client credentials.
     #[error("ingestion is not configured to write content: {0}")]
     Credentials(String),
+    /// The user has not (or no longer) delegated to this service, or is disabled.
+    #[error("the user has not let ingestion act for them: {0}")]
+    NotDelegated(String),
 }
 
 impl ContentError {
@@ -108,8 +118,12 @@ fn chunks_json<S: serde::Serializer>(
 pub struct ContentClient {
     http: reqwest::Client,
     settings: ContentSettings,
-    token: Mutex<Option<(String, Instant)>>,
+    /// Tokens acting for each user, with when to fetch a new one.
+    tokens: Cache<String, (String, Instant)>,
 }
+
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 impl ContentClient {
     pub fn new(settings: ContentSettings) -> Result<Self, String> {
@@ -121,33 +135,74 @@ impl ContentClient {
         Ok(Self {
             http,
             settings,
-            token: Mutex::new(None),
+            tokens: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(15 * 60))
+                .build(),
         })
     }
 
-    /// A cached access token, fetched again a minute before it lapses.
-    async fn token(&self, refresh: bool) -> Result<String, ContentError> {
-        let mut cached = self.token.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if !refresh && Instant::now() < *until {
-                return Ok(token.clone());
+    /// Records (or renews) the user's delegation with their own access token, unless a
+    /// token acting for them is already at hand. Called by user requests that may lead
+    /// to writes.
+    pub async fn delegate(&self, owner: &str, user_token: &str) -> Result<(), ContentError> {
+        if self.cached(owner).is_some() {
+            return Ok(());
+        }
+        let params = [
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", user_token),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("scope", "content:write content:act_as"),
+        ];
+        self.fetch_token(owner, &params).await.map(drop)
+    }
+
+    fn cached(&self, owner: &str) -> Option<String> {
+        self.tokens
+            .get(owner)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(token, _)| token)
+    }
+
+    /// A token acting for `owner`: cached, or fetched again a minute before it lapses
+    /// (or at once, when `refresh`).
+    async fn token(&self, owner: &str, refresh: bool) -> Result<String, ContentError> {
+        if !refresh {
+            if let Some(token) = self.cached(owner) {
+                return Ok(token);
             }
         }
+        let params = [
+            ("grant_type", "client_credentials"),
+            ("scope", "content:write content:act_as"),
+            ("act_for", owner),
+        ];
+        self.fetch_token(owner, &params).await
+    }
+
+    /// `POST /token` with this service's credentials and `params`; caches the token
+    /// for `owner`.
+    async fn fetch_token(
+        &self,
+        owner: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String, ContentError> {
         let (Some(id), Some(secret)) = (&self.settings.client_id, &self.settings.client_secret)
         else {
             return Err(ContentError::Credentials(
                 "INGEST_CLIENT_ID and INGEST_CLIENT_SECRET are not set".into(),
             ));
         };
+        let mut form = vec![
+            ("client_id", id.as_str()),
+            ("client_secret", secret.expose()),
+        ];
+        form.extend_from_slice(params);
         let resp = self
             .http
             .post(&self.settings.token_url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id.as_str()),
-                ("client_secret", secret.expose()),
-                ("scope", "content:write content:act_as"),
-            ])
+            .form(&form)
             .send()
             .await
             .map_err(|e| ContentError::Unavailable(format!("auth service: {e}")))?;
@@ -157,15 +212,18 @@ impl ContentClient {
                 "auth service answered {status}"
             )));
         }
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            return Err(ContentError::Credentials(format!(
-                "the auth service refused this service's credentials ({status})"
-            )));
+            let error = body["error"].as_str().unwrap_or_default();
+            let detail = body["error_description"].as_str().unwrap_or_default();
+            return Err(if error == "invalid_grant" {
+                ContentError::NotDelegated(detail.to_owned())
+            } else {
+                ContentError::Credentials(format!(
+                    "the auth service refused this service's credentials ({status} {error})"
+                ))
+            });
         }
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| ContentError::Unavailable(format!("auth service: {e}")))?;
         let token = body["access_token"]
             .as_str()
             .ok_or_else(|| ContentError::Unavailable("auth service: no access_token".into()))?
@@ -175,7 +233,10 @@ impl ContentClient {
             .unwrap_or(300)
             .saturating_sub(60)
             .max(10);
-        *cached = Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
+        self.tokens.insert(
+            owner.to_owned(),
+            (token.clone(), Instant::now() + Duration::from_secs(ttl)),
+        );
         Ok(token)
     }
 
@@ -226,7 +287,7 @@ impl ContentClient {
         );
         let mut refreshed = false;
         loop {
-            let token = self.token(refreshed).await?;
+            let token = self.token(owner, refreshed).await?;
             let mut req = self
                 .http
                 .post(&url)

@@ -105,6 +105,21 @@ pub async fn create_client(
     body: web::Json<ClientIn>,
 ) -> Result<NoStore<ClientCreatedOut, 201>, ApiError> {
     let scopes = check_client(&body.name, &body.scopes)?;
+    // Acting for users is beyond any admin's own rights (an admin writes only their
+    // own items): only the operator grants it, through AUTH_CLIENTS_FILE or the CLI.
+    if scopes
+        .split(' ')
+        .any(|s| s == super::oauth_token::ACT_AS_SCOPE)
+    {
+        return Err(AuthError::Invalid(vec![FieldError::new(
+            "scopes",
+            format!(
+                "{} is granted only by the operator (AUTH_CLIENTS_FILE or `peermesh-auth create-client`)",
+                super::oauth_token::ACT_AS_SCOPE
+            ),
+        )])
+        .into());
+    }
     let (client, secret) = new_client(&body.name, scopes, Some(admin.0.subject().to_owned()));
     let out = client_out(&client);
     state

@@ -6,7 +6,7 @@ pub mod email;
 mod jwks;
 mod me;
 mod oauth;
-mod oauth_token;
+pub mod oauth_token;
 
 use std::collections::BTreeMap;
 
@@ -113,12 +113,12 @@ pub async fn tokens_for(
 ) -> Result<TokensOut, AuthError> {
     let access_token = state
         .issuer
-        .sign(
-            user.id.clone(),
-            crate::domain::roles_vec(&user.roles),
-            String::new(),
-            Some(family.id.clone()),
-        )
+        .sign(crate::tokens::AccessGrant {
+            sub: user.id.clone(),
+            roles: crate::domain::roles_vec(&user.roles),
+            sid: Some(family.id.clone()),
+            ..Default::default()
+        })
         .await
         .map_err(AuthError::Internal)?;
     state.metrics.issued(grant);

@@ -2,6 +2,7 @@
 //! connection it runs on (handlers call them through `Db::run` / `Db::write`).
 
 pub mod clients;
+pub mod delegations;
 pub mod email_tokens;
 pub mod oauth;
 pub mod sessions;

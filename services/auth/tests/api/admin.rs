@@ -207,7 +207,7 @@ async fn service_clients_get_tokens_with_client_credentials() {
         Method::POST,
         "/api/v1/auth/clients",
         &admin.access_token,
-        Some(json!({"name": "ingestion", "scopes": ["content:write", "content:act_as"]})),
+        Some(json!({"name": "indexer", "scopes": ["content:write", "search:read"]})),
     )
     .await;
     assert_eq!(resp.status(), 201);
@@ -248,7 +248,7 @@ async fn service_clients_get_tokens_with_client_credentials() {
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["scope"], "content:act_as content:write");
+    assert_eq!(body["scope"], "content:write search:read");
     let validator = JwtValidator::new(JwtSettings::new(jwks_url(&app))).unwrap();
     let claims = validator
         .verify(body["access_token"].as_str().unwrap())

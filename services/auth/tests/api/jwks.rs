@@ -18,6 +18,7 @@ fn claims() -> Claims {
         roles: vec!["user".into()],
         scope: String::new(),
         sid: None,
+        act_for: None,
     }
 }
 

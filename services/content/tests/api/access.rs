@@ -164,12 +164,8 @@ async fn admins_read_any_item_but_write_only_their_own() {
 async fn service_tokens_write_for_themselves_or_act_for_a_user() {
     let env = env(&[]).await;
     let alice = env.user().await;
-    let acting = service_token(
-        &env.auth.client,
-        &env.admin,
-        &["content:write", "content:act_as"],
-    )
-    .await;
+    // Alice's own request through the client delegates to it (token exchange).
+    let acting = env.acting.delegated_token(&env.auth.client, &alice).await;
     let writer = service_token(&env.auth.client, &env.admin, &["content:write"]).await;
     let reader = service_token(&env.auth.client, &env.admin, &["content:read"]).await;
 
@@ -225,4 +221,97 @@ async fn service_tokens_write_for_themselves_or_act_for_a_user() {
         1,
         "nothing else was written"
     );
+}
+
+/// `content:act_as` lets a client act only for the user named in its token by auth,
+/// and auth names only users who delegated to that client: a compromised client
+/// cannot write into anyone else's account, and no admin can hand out the scope.
+#[actix_web::test]
+async fn acting_for_a_user_needs_that_users_delegation() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let bob = env.user().await;
+    let for_alice = env.acting.delegated_token(&env.auth.client, &alice).await;
+    let write_as = |token: String, user: String| {
+        let req = env
+            .request(Method::POST, "/api/v1/content", &token)
+            .header("x-on-behalf-of", user)
+            .json(&item("Planted", "x"));
+        async move { req.send().await.unwrap() }
+    };
+
+    // Alice's delegation does not reach Bob.
+    let resp = write_as(for_alice.clone(), bob.id.clone()).await;
+    assert_problem(resp, 403, "not_delegated").await;
+    // The scope without a delegation in the token acts for nobody.
+    let resp = env
+        .acting
+        .request_token(&env.auth.client, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let bare: Value = resp.json().await.unwrap();
+    let bare = bare["access_token"].as_str().unwrap().to_owned();
+    let resp = write_as(bare, alice.id.clone()).await;
+    assert_problem(resp, 403, "not_delegated").await;
+    // Auth mints acting tokens only for users who delegated.
+    let resp = env
+        .acting
+        .request_token(
+            &env.auth.client,
+            &[("grant_type", "client_credentials"), ("act_for", &bob.id)],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let resp = env
+        .acting
+        .request_token(
+            &env.auth.client,
+            &[("grant_type", "client_credentials"), ("act_for", &alice.id)],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let later: Value = resp.json().await.unwrap();
+    let resp = write_as(
+        later["access_token"].as_str().unwrap().to_owned(),
+        alice.id.clone(),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
+    // A delegation needs the user's own token: a service token is refused.
+    let resp = env
+        .acting
+        .request_token(
+            &env.auth.client,
+            &[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", &for_alice),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+
+    // Bob's account is untouched; no admin can create a client that acts for users.
+    assert!(ids(&env.get("/api/v1/content", &bob.access_token).await).is_empty());
+    let resp = env
+        .auth
+        .client
+        .request(Method::POST, "/api/v1/auth/clients")
+        .bearer_auth(&env.admin.access_token)
+        .json(&json!({"name": "rogue", "scopes": ["content:act_as"]}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(resp, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "scopes");
 }

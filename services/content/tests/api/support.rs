@@ -1,6 +1,8 @@
 //! A real auth service and a content service verifying its tokens, with users.
 
-use peermesh_test_support::auth::{auth_with_admin, register, unique_email, TestUser};
+use peermesh_test_support::auth::{
+    auth_with_admin, register, unique_email, DeclaredClient, TestUser,
+};
 use peermesh_test_support::spawn::{jwks_url, Spawned, Verifier};
 use reqwest::{Method, Response};
 use serde_json::Value;
@@ -9,16 +11,20 @@ pub struct Env {
     pub auth: Spawned,
     pub content: Spawned,
     pub admin: TestUser,
+    /// A client the operator lets act for users who delegate to it (as ingestion).
+    pub acting: DeclaredClient,
 }
 
 /// Auth (with an admin) and content with `extra` content settings (no prefix).
 pub async fn env(extra: &[(&str, String)]) -> Env {
-    let (auth, admin) = auth_with_admin(&[]).await;
+    let acting = DeclaredClient::new(&["content:write", "content:act_as"]);
+    let (auth, admin) = auth_with_admin(&[acting.setting()]).await;
     let content = Verifier::Content.spawn(&jwks_url(&auth), extra).await;
     Env {
         auth,
         content,
         admin,
+        acting,
     }
 }
 

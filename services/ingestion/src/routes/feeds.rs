@@ -4,6 +4,8 @@
 use actix_web::HttpRequest;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
+
+use super::delegating::Delegating;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
@@ -116,7 +118,7 @@ impl paperclip::actix::OperationModifier for Created {
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Delegating,
     body: web::Json<FeedIn>,
 ) -> Result<Created, ApiError> {
     let body = body.into_inner();
@@ -267,7 +269,7 @@ pub async fn delete(
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Delegating,
     path: web::Path<String>,
 ) -> Result<super::files::Accepted, ApiError> {
     let id = feed_id(&path)?;

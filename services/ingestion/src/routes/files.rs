@@ -6,10 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use futures_util::StreamExt;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
-use peermesh_common::auth::Principal;
 use peermesh_common::{ApiError, FieldError};
 use serde::Serialize;
 
+use super::delegating::Delegating;
 use super::jobs::JobOut;
 use crate::blobs::BlobError;
 use crate::content_client::ContentError;
@@ -209,7 +209,7 @@ fn format_problem(e: &FormatError) -> ApiError {
 pub async fn upload(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Delegating,
     form: UploadForm,
 ) -> Result<Answer, ApiError> {
     let UploadForm(mut form) = form;

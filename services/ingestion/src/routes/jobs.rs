@@ -2,6 +2,8 @@
 
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
+
+use super::delegating::Delegating;
 use peermesh_common::pagination::PageRequest;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
@@ -145,7 +147,7 @@ pub async fn get(
 #[api_v2_operation(summary = "Retry a job", tags(jobs))]
 pub async fn retry(
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Delegating,
     path: web::Path<String>,
 ) -> Result<web::Json<JobOut>, ApiError> {
     let id = job_id(&path)?;

@@ -1,5 +1,6 @@
 //! Every route of the ingestion service, registered in one place.
 
+mod delegating;
 mod feeds;
 mod files;
 pub mod jobs;

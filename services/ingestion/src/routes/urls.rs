@@ -2,10 +2,10 @@
 
 use actix_web::HttpRequest;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
-use peermesh_common::auth::Principal;
 use peermesh_common::{ApiError, FieldError};
 use serde::Deserialize;
 
+use super::delegating::Delegating;
 use super::files::{accept, Answer};
 use crate::fetch::FetchError;
 use crate::pipeline::FileInput;
@@ -32,7 +32,7 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
 pub async fn import(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    principal: Delegating,
     body: web::Json<UrlIn>,
 ) -> Result<Answer, ApiError> {
     let body = body.into_inner();

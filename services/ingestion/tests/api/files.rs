@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use peermesh_test_support::auth::{
-    auth_with_admin, create_client, register, unique_email, TestUser,
+    auth_with_admin, register, unique_email, DeclaredClient, TestUser,
 };
 use peermesh_test_support::client::assert_problem;
 use peermesh_test_support::free_port;
@@ -29,7 +29,9 @@ pub async fn stack(
     start_content: bool,
     extra: &[(&'static str, String)],
 ) -> Env {
-    let (auth, admin) = auth_with_admin(&[]).await;
+    // This service's client, declared by the operator as in scripts/run and compose.
+    let client = DeclaredClient::new(&["content:write", "content:act_as"]);
+    let (auth, _admin) = auth_with_admin(&[client.setting()]).await;
     let jwks = jwks_url(&auth);
     let port = content_port.unwrap_or_else(free_port);
     let content = if start_content {
@@ -41,8 +43,7 @@ pub async fn stack(
     } else {
         None
     };
-    let (id, secret) =
-        create_client(&auth.client, &admin, &["content:write", "content:act_as"]).await;
+    let (id, secret) = (client.id.clone(), client.secret.clone());
     let mut settings = vec![
         ("CONTENT_URL", format!("http://127.0.0.1:{port}")),
         ("TOKEN_URL", auth.client.url("/api/v1/auth/token")),
