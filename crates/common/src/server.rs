@@ -249,7 +249,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let readiness = self.readiness.clone();
         let result = run_until_stopped(self.server, self.readiness, self.logger).await;
+        // However the server stopped (a signal, or a handle in tests), background work
+        // winds down now.
+        readiness.start_draining();
         if let Some(on_stop) = self.on_stop {
             on_stop.await;
         }

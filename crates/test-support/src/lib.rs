@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod keys;
 pub mod mail;
 pub mod metrics;
+pub mod process;
 pub mod providers;
 pub mod spawn;
 

@@ -294,6 +294,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     };
     let listener = peermesh_common::server::bind(&settings.server, DEFAULT_PORT)?;
     let readiness = Readiness::new(SERVICE).with_check("database", db.ready_check());
+    let mail_sender = state.mailer.start(db.clone(), readiness.clone());
     let ctx = AppContext {
         service: SERVICE,
         prefix: PREFIX,
@@ -313,7 +314,10 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             cfg.app_data(actix_web::web::Data::new(state.clone()))
                 .app_data(validator.clone());
         },
-    )?;
+    )?
+    .on_stop(async move {
+        let _ = mail_sender.await;
+    });
     Ok(app)
 }
 

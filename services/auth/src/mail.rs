@@ -1,23 +1,31 @@
 //! Outgoing mail: over SMTP (lettre) when `AUTH_SMTP_HOST` is set, otherwise into a
-//! local outbox folder (one `.eml` file per message) for development. Sending never
-//! holds up the request that asked for it: each message is handed to a background
-//! task that retries with backoff a bounded number of times, and the number of
-//! messages waiting is bounded too. Logs name the kind of message and the recipient's
-//! domain — never the message, which carries a token.
+//! local outbox folder (one `.eml` file per message) for development. A mail is first
+//! written to the `mail_outbox` table in the same transaction as the token it carries,
+//! so a stop or crash of the service loses none; a sender task in every auth process
+//! claims due mails with a lease, delivers them and deletes them, retrying a failed
+//! attempt with backoff a bounded number of times. Sending never holds up the request
+//! that asked for it. Delivery is at least once: a process killed between delivering
+//! and deleting sends that mail again after the lease. Logs name the kind of message
+//! and the recipient's domain — never the message, which carries a token.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::TimeDelta;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use peermesh_common::config::Secret;
+use peermesh_common::health::Readiness;
+use peermesh_db::{Db, DbConnection, DbError};
 use serde::Deserialize;
 use slog::Logger;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
+
+use crate::store::mail_outbox::{self, Outgoing};
 
 /// `AUTH_SMTP_*` and `AUTH_MAIL_*` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +54,9 @@ pub struct MailSettings {
     /// Messages waiting to be sent at most; more are dropped (and logged).
     #[serde(default = "default_queue")]
     pub mail_queue_capacity: usize,
+    /// How often an idle sender looks for due mail (new mail wakes it at once).
+    #[serde(default = "default_poll_ms")]
+    pub mail_poll_ms: u64,
     /// Per SMTP attempt.
     #[serde(default = "default_smtp_timeout")]
     pub smtp_timeout_secs: u64,
@@ -75,6 +86,9 @@ fn default_queue() -> usize {
 fn default_smtp_timeout() -> u64 {
     15
 }
+fn default_poll_ms() -> u64 {
+    1000
+}
 
 /// One message: plain text, to one person.
 #[derive(Debug, Clone)]
@@ -95,11 +109,17 @@ enum Transport {
 pub struct Mailer {
     transport: Arc<Transport>,
     from: Mailbox,
-    slots: Arc<Semaphore>,
+    capacity: i64,
     max_attempts: u32,
     retry_base: Duration,
+    poll: Duration,
+    /// Wakes the sender when a mail was queued.
+    queued: Arc<Notify>,
     logger: Logger,
 }
+
+/// How long a sender holds a claimed mail before another may take it.
+const LEASE_SECS: i64 = 120;
 
 impl Mailer {
     pub fn new(settings: &MailSettings, logger: Logger) -> Result<Self, String> {
@@ -156,64 +176,131 @@ impl Mailer {
         Ok(Self {
             transport: Arc::new(transport),
             from,
-            slots: Arc::new(Semaphore::new(settings.mail_queue_capacity.max(1))),
+            capacity: i64::try_from(settings.mail_queue_capacity.max(1)).unwrap_or(i64::MAX),
             max_attempts: settings.mail_max_attempts.max(1),
             retry_base: Duration::from_millis(settings.mail_retry_base_ms.max(1)),
+            poll: Duration::from_millis(settings.mail_poll_ms.max(10)),
+            queued: Arc::new(Notify::new()),
             logger,
         })
     }
 
-    /// Queues `mail` and returns at once; it is sent (and retried) in the background.
-    pub fn send(&self, mail: Mail) {
-        let domain = mail.to.rsplit('@').next().unwrap_or_default().to_owned();
-        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+    /// Writes `mail` to the outbox, inside the caller's transaction (so it exists
+    /// exactly when what it announces does). Call [`Mailer::wake`] after the commit.
+    /// Past `AUTH_MAIL_QUEUE_CAPACITY` waiting mails it is dropped and logged.
+    pub fn queue(&self, conn: &mut DbConnection, mail: &Mail) -> Result<(), DbError> {
+        if mail_outbox::pending(conn)? >= self.capacity {
             slog::error!(self.logger, "mail queue full; message dropped";
-                "kind" => mail.kind, "to_domain" => domain);
-            return;
-        };
-        let message = match self.build(&mail) {
-            Ok(m) => m,
-            Err(e) => {
-                slog::error!(self.logger, "mail could not be built";
-                    "kind" => mail.kind, "to_domain" => domain, "error" => e);
-                return;
-            }
-        };
-        let this = self.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let mut delay = this.retry_base;
-            for attempt in 1..=this.max_attempts {
-                match this.deliver(&message).await {
-                    Ok(()) => {
-                        slog::info!(this.logger, "mail sent";
-                            "kind" => mail.kind, "to_domain" => &domain, "attempt" => attempt);
-                        return;
-                    }
-                    Err(e) if attempt < this.max_attempts => {
-                        slog::warn!(this.logger, "mail not sent; will retry";
-                            "kind" => mail.kind, "to_domain" => &domain, "attempt" => attempt,
-                            "retry_in_ms" => delay.as_millis() as u64, "error" => e);
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(300));
-                    }
-                    Err(e) => {
-                        slog::error!(this.logger, "mail given up";
-                            "kind" => mail.kind, "to_domain" => &domain, "attempts" => attempt, "error" => e);
-                    }
-                }
-            }
-        });
+                "kind" => mail.kind, "to_domain" => domain_of(&mail.to));
+            return Ok(());
+        }
+        let now = crate::store::now();
+        mail_outbox::insert(
+            conn,
+            &Outgoing {
+                id: uuid::Uuid::now_v7().to_string(),
+                kind: mail.kind.to_owned(),
+                recipient: mail.to.clone(),
+                subject: mail.subject.clone(),
+                body: mail.text.clone(),
+                attempts: 0,
+                next_attempt_at: now,
+                lease_until: None,
+                last_error: None,
+                created_at: now,
+            },
+        )
     }
 
-    fn build(&self, mail: &Mail) -> Result<Message, String> {
-        let to: Mailbox = mail.to.parse().map_err(|e| format!("recipient: {e}"))?;
+    /// Tells the sender that mail is waiting.
+    pub fn wake(&self) {
+        self.queued.notify_one();
+    }
+
+    /// The sender: until the process drains, claims due mail and delivers it.
+    pub fn start(&self, db: Db, readiness: Readiness) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        actix_web::rt::spawn(async move {
+            while !readiness.is_draining() {
+                let sent = this.send_due(&db).await;
+                if sent == 0 {
+                    let _ = tokio::time::timeout(this.poll, this.queued.notified()).await;
+                }
+            }
+        })
+    }
+
+    /// One round: claims and delivers up to a batch of due mails; how many it tried.
+    async fn send_due(&self, db: &Db) -> usize {
+        if !db.read(mail_outbox::any_due).await.unwrap_or(true) {
+            return 0;
+        }
+        let lease = TimeDelta::seconds(LEASE_SECS);
+        let claimed = match db
+            .write(move |conn| mail_outbox::claim(conn, lease, 10))
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                slog::warn!(self.logger, "reading the mail outbox failed"; "error" => e.to_string());
+                return 0;
+            }
+        };
+        for mail in &claimed {
+            self.deliver_one(db, mail).await;
+        }
+        claimed.len()
+    }
+
+    async fn deliver_one(&self, db: &Db, mail: &Outgoing) {
+        let domain = domain_of(&mail.recipient);
+        let attempt = u32::try_from(mail.attempts).unwrap_or(u32::MAX);
+        let outcome = match self.build(mail) {
+            Ok(message) => self.deliver(&message).await,
+            Err(e) => Err(e),
+        };
+        let id = mail.id.clone();
+        let recorded = match outcome {
+            Ok(()) => {
+                slog::info!(self.logger, "mail sent";
+                    "kind" => &mail.kind, "to_domain" => domain, "attempt" => attempt);
+                db.write(move |conn| mail_outbox::remove(conn, &id)).await
+            }
+            Err(e) if attempt < self.max_attempts => {
+                let delay = self
+                    .retry_base
+                    .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+                    .min(Duration::from_secs(300));
+                slog::warn!(self.logger, "mail not sent; will retry";
+                    "kind" => &mail.kind, "to_domain" => domain, "attempt" => attempt,
+                    "retry_in_ms" => delay.as_millis() as u64, "error" => &e);
+                let delay = TimeDelta::from_std(delay).unwrap_or(TimeDelta::seconds(300));
+                db.write(move |conn| mail_outbox::retry_later(conn, &id, &e, delay))
+                    .await
+            }
+            Err(e) => {
+                slog::error!(self.logger, "mail given up";
+                    "kind" => &mail.kind, "to_domain" => domain, "attempts" => attempt, "error" => e);
+                db.write(move |conn| mail_outbox::remove(conn, &id)).await
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease lapses and the mail is tried again.
+            slog::warn!(self.logger, "recording a mail's outcome failed"; "error" => e.to_string());
+        }
+    }
+
+    fn build(&self, mail: &Outgoing) -> Result<Message, String> {
+        let to: Mailbox = mail
+            .recipient
+            .parse()
+            .map_err(|e| format!("recipient: {e}"))?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(mail.subject.clone())
             .header(ContentType::TEXT_PLAIN)
-            .body(mail.text.clone())
+            .body(mail.body.clone())
             .map_err(|e| e.to_string())
     }
 
@@ -237,4 +324,8 @@ impl Mailer {
             }
         }
     }
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit('@').next().unwrap_or_default()
 }

@@ -44,6 +44,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     oauth_codes (code_hash) {
         code_hash -> Text,
         user_id -> Text,
@@ -135,6 +150,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_tokens,
     identities,
     login_throttle,
+    mail_outbox,
     oauth_codes,
     oauth_states,
     refresh_families,

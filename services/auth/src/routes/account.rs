@@ -61,21 +61,22 @@ pub async fn register(
         state.client_ip(&req).map(|i| i.to_string()),
     );
     let policy = state.refresh;
-    let mail_policy = state.mail_policy.clone();
-    let (user, family, mail) = state
+    let (mail_policy, mailer) = (state.mail_policy.clone(), state.mailer.clone());
+    let (user, family) = state
         .db
         .write(move |conn| {
             users::insert(conn, &user)?;
             let family = sessions::start(conn, &user.id, ua, ip, &refresh_hash, policy)?;
             let mail = super::email::issue_verification(conn, &mail_policy, &user.id, &user.email)?;
-            Ok((user, family, mail))
+            mailer.queue(conn, &mail)?;
+            Ok((user, family))
         })
         .await
         .map_err(|e| match e {
             e if e.is_unique_violation() => AuthError::EmailTaken,
             e => AuthError::Db(e),
         })?;
-    state.mailer.send(mail);
+    state.mailer.wake();
     Ok(NoStore(
         tokens_for(&state, &user, &family, refresh, Vec::new(), Grant::Register).await?,
     ))

@@ -161,7 +161,7 @@ pub async fn resend_verification(
             "this email address is already verified",
         ));
     }
-    let policy = state.mail_policy.clone();
+    let (policy, mailer) = (state.mail_policy.clone(), state.mailer.clone());
     let outcome = state
         .db
         .write(move |conn| {
@@ -178,13 +178,14 @@ pub async fn resend_verification(
                 }
             }
             throttle::record_failure(conn, &key, policy.resend_limit)?;
-            issue_verification(conn, &policy, &user.id, &user.email).map(Ok)
+            let mail = issue_verification(conn, &policy, &user.id, &user.email)?;
+            mailer.queue(conn, &mail).map(Ok)
         })
         .await
         .map_err(AuthError::from)?;
     match outcome {
-        Ok(mail) => {
-            state.mailer.send(mail);
+        Ok(()) => {
+            state.mailer.wake();
             Ok(accepted("a new verification link is on its way"))
         }
         Err(wait) => Err(AuthError::Throttled(wait).into()),
@@ -239,7 +240,7 @@ pub async fn forgot_password(
 
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        let policy = state.mail_policy.clone();
+        let (policy, mailer) = (state.mail_policy.clone(), state.mailer.clone());
         let address = email.into_string();
         let prepared = state
             .db
@@ -265,11 +266,12 @@ pub async fn forgot_password(
                     &secret_hash(&token),
                     policy.reset_ttl,
                 )?;
-                Ok(Some(reset_mail(&policy, &user.email, &token)))
+                mailer.queue(conn, &reset_mail(&policy, &user.email, &token))?;
+                Ok(Some(()))
             })
             .await;
         match prepared {
-            Ok(Some(mail)) => state.mailer.send(mail),
+            Ok(Some(())) => state.mailer.wake(),
             Ok(None) => {}
             Err(e) => {
                 slog::error!(state.logger, "password reset not prepared"; "error" => e.to_string())

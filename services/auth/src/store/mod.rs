@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod delegations;
 pub mod email_tokens;
+pub mod mail_outbox;
 pub mod oauth;
 pub mod sessions;
 pub mod throttle;

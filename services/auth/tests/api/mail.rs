@@ -440,3 +440,48 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
     );
     assert_eq!(me(&app, &user.access_token).await["email_verified"], true);
 }
+
+/// Mail is written to the database with the token it carries: the auth process
+/// killed (SIGKILL) while the SMTP server is down loses nothing; started again, it
+/// delivers the mail once the server is up, and the link works.
+#[actix_web::test]
+async fn queued_mail_survives_a_killed_service() {
+    use peermesh_test_support::process::ServiceProcess;
+    let port = free_port();
+    let db = peermesh_test_support::TestDb::new("auth");
+    let env: Vec<(String, String)> = Smtp::settings(port)
+        .into_iter()
+        .map(|(k, v)| (format!("AUTH_{k}"), v))
+        .chain([
+            ("AUTH_DATABASE_URL".to_owned(), db.url().to_owned()),
+            (
+                "AUTH_SIGNING_KEY_FILE".to_owned(),
+                peermesh_test_support::keys::rsa_key()
+                    .path
+                    .display()
+                    .to_string(),
+            ),
+        ])
+        .collect();
+    let binary = env!("CARGO_BIN_EXE_peermesh-auth");
+    let mut auth = ServiceProcess::start(binary, "AUTH_", &env).await;
+    let email = unique_email("durable");
+    register(&auth.client, &email).await;
+    // Let the sender fail an attempt against the missing server, then kill it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    auth.kill();
+
+    let smtp = Smtp::serve(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let auth = ServiceProcess::start(binary, "AUTH_", &env).await;
+    let mail = smtp.nth(1).await;
+    assert_eq!(mail.to, vec![email.clone()]);
+    let token = mail.token("/verify-email");
+    let resp = auth
+        .client
+        .post_json("/api/v1/auth/verify-email", &json!({ "token": token }))
+        .await;
+    assert_eq!(resp.status(), 200, "{}", auth.log_text());
+    // Sent once, then gone from the outbox: nothing more arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.count(), 1);
+}
