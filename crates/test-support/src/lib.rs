@@ -38,3 +38,20 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// A service binary of this workspace, built beside the running test binary
+/// (`target/<profile>/<name>`; `cargo test --workspace` builds every one).
+pub fn service_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let binary = profile_dir.join(name);
+    assert!(
+        binary.exists(),
+        "{} is not built; run `cargo build -p {name}` (or the whole workspace's tests)",
+        binary.display()
+    );
+    binary
+}

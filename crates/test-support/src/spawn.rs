@@ -162,6 +162,14 @@ impl Verifier {
             // Blobs are content-addressed, so tests may share one folder outside the tree.
             let blobs = std::env::temp_dir().join("peermesh-test-blobs");
             all.push(("BLOB_DIR", blobs.display().to_string()));
+            // In-process, this binary is the test harness: files are read by the real
+            // service binary's parser child.
+            all.push((
+                "PARSER_BIN",
+                crate::service_binary("peermesh-ingestion")
+                    .display()
+                    .to_string(),
+            ));
         }
         all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         all.extend(extra.iter().cloned());

@@ -19,6 +19,21 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 8] = [
+        Format::Text,
+        Format::Markdown,
+        Format::Html,
+        Format::Json,
+        Format::Csv,
+        Format::Pdf,
+        Format::Docx,
+        Format::Feed,
+    ];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Text => "text",
@@ -44,6 +59,26 @@ pub enum FormatError {
     /// A format we read, but this file is broken (a failed job, 422 when synchronous).
     #[error("{0}")]
     Corrupt(String),
+    /// Reading it would take more than its budget of memory, time or pages (a failed
+    /// job, 422 when synchronous).
+    #[error("{0}")]
+    TooComplex(String),
+}
+
+/// Bounds on what one file may make its reader do (besides the sandbox's memory and
+/// time).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The most pages read from a PDF; more is refused.
+    pub max_pdf_pages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_pdf_pages: 2000,
+        }
+    }
 }
 
 /// A file's text, ready to become a content item.
@@ -340,6 +375,7 @@ pub fn extract(
     text: String,
     bytes: &[u8],
     filename: Option<&str>,
+    limits: &Limits,
 ) -> Result<Document, FormatError> {
     let mut metadata = base_metadata(format, filename);
     let (title, body) = match format {
@@ -356,7 +392,7 @@ pub fn extract(
         Format::Html => html(&text, &mut metadata),
         Format::Json => json_text(&text, &mut metadata)?,
         Format::Csv => csv_text(&text, &mut metadata)?,
-        Format::Pdf => pdf(bytes, &mut metadata)?,
+        Format::Pdf => pdf(bytes, &mut metadata, limits)?,
         Format::Docx => docx(bytes, &mut metadata)?,
         Format::Feed => feed(&text, &mut metadata)?,
     };
@@ -384,14 +420,45 @@ fn binary_format(bytes: &[u8]) -> Option<Format> {
 fn pdf(
     bytes: &[u8],
     metadata: &mut Map<String, Value>,
+    limits: &Limits,
 ) -> Result<(Option<String>, String), FormatError> {
     // The PDF parser may panic on hostile input: that is a broken file, not a crash.
-    let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
-        .map_err(|_| FormatError::Corrupt("the PDF is damaged and cannot be read".into()))?
-        .map_err(|e| FormatError::Corrupt(format!("the PDF cannot be read: {e}")))?;
+    let pages = std::panic::catch_unwind(|| pdf_pages(bytes, limits))
+        .map_err(|_| FormatError::Corrupt("the PDF is damaged and cannot be read".into()))??;
     metadata.insert("pages".into(), json!(pages.len()));
     let text = tidy(&pages.join("\n\n"));
     Ok((first_line(&text), text))
+}
+
+/// The text of each page, refusing more than `limits.max_pdf_pages` pages before any
+/// is read (the reader walks the page tree again for every page it extracts, so a
+/// huge page count costs time by the square).
+fn pdf_pages(bytes: &[u8], limits: &Limits) -> Result<Vec<String>, FormatError> {
+    let broken =
+        |e: &dyn std::fmt::Display| FormatError::Corrupt(format!("the PDF cannot be read: {e}"));
+    let mut doc = pdf_extract::Document::load_mem(bytes).map_err(|e| broken(&e))?;
+    if doc.is_encrypted() {
+        doc.decrypt("").map_err(|e| broken(&e))?;
+    }
+    let numbers: Vec<u32> = doc.get_pages().into_keys().collect();
+    if numbers.len() > limits.max_pdf_pages {
+        return Err(FormatError::TooComplex(format!(
+            "the PDF has {} pages; at most {} are read",
+            numbers.len(),
+            limits.max_pdf_pages
+        )));
+    }
+    let mut pages = Vec::with_capacity(numbers.len());
+    for number in numbers {
+        let mut text = String::new();
+        let mut out = pdf_extract::PlainTextOutput::new(&mut text);
+        // A page that cannot be read ends the text, as the reader's own loop does.
+        if pdf_extract::output_doc_page(&doc, &mut out, number).is_err() {
+            break;
+        }
+        pages.push(text);
+    }
+    Ok(pages)
 }
 
 /// Reads one zip entry, refusing more than `limit` bytes (whatever the entry claims).
@@ -733,7 +800,7 @@ mod tests {
         declared: Option<&str>,
     ) -> Result<Document, FormatError> {
         let (format, text) = detect(bytes, name, declared)?;
-        extract(format, text, bytes, name)
+        extract(format, text, bytes, name, &Limits::default())
     }
 
     #[test]

@@ -364,7 +364,14 @@ mod tests {
             "only one line without an end  ".to_owned(),
             "mid\rline carriage\r\nnext".replace("\r\n", "\n"),
         ] {
-            let whole = formats::extract(formats::Format::Text, text.clone(), &[], None).unwrap();
+            let whole = formats::extract(
+                formats::Format::Text,
+                text.clone(),
+                &[],
+                None,
+                &formats::Limits::default(),
+            )
+            .unwrap();
             for size in [1, 2, 7, 1000] {
                 let mut title = FirstLine::default();
                 let chars: Vec<char> = text.chars().collect();

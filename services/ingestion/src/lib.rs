@@ -10,6 +10,7 @@ pub mod large_text;
 pub mod metrics;
 pub mod pipeline;
 pub mod routes;
+pub mod sandbox;
 pub mod schema;
 pub mod store;
 pub mod worker;
@@ -101,6 +102,28 @@ pub struct IngestSettings {
     /// How often workers look for feeds that are due.
     #[serde(default = "default_feed_tick")]
     pub feed_tick_ms: u64,
+    /// The binary that reads files in a bounded child process (`<it> parse`); by
+    /// default this one.
+    pub parser_bin: Option<String>,
+    /// The address space a parser child may use.
+    #[serde(default = "default_parse_memory")]
+    pub parse_memory_mb: u64,
+    /// How long a parser child may run (wall clock; its CPU time is limited too).
+    #[serde(default = "default_parse_timeout")]
+    pub parse_timeout_secs: u64,
+    /// The most pages read from a PDF.
+    #[serde(default = "default_pdf_max_pages")]
+    pub pdf_max_pages: usize,
+}
+
+fn default_parse_memory() -> u64 {
+    1024
+}
+fn default_parse_timeout() -> u64 {
+    60
+}
+fn default_pdf_max_pages() -> usize {
+    2000
 }
 
 fn default_feeds_per_user() -> i64 {
@@ -225,7 +248,18 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         .with_check("jwks", validator.ready_check());
     let registry = Metrics::new(SERVICE)?;
     db.register_metrics(&registry)?;
+    let sandbox = sandbox::Sandbox {
+        binary: match ingest.parser_bin.as_deref().filter(|b| !b.is_empty()) {
+            Some(bin) => bin.into(),
+            None => std::env::current_exe()
+                .map_err(|e| format!("finding this binary for the parser: {e}"))?,
+        },
+        memory_bytes: ingest.parse_memory_mb.max(64) * 1024 * 1024,
+        timeout: std::time::Duration::from_secs(ingest.parse_timeout_secs.max(1)),
+        max_pdf_pages: ingest.pdf_max_pages.max(1),
+    };
     let state = AppState {
+        sandbox,
         metrics: metrics::IngestMetrics::register(&registry, &db)?,
         db,
         blobs,
@@ -287,6 +321,8 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// Reads files in a bounded child process.
+    pub sandbox: sandbox::Sandbox,
     pub metrics: metrics::IngestMetrics,
     pub blobs: blobs::Blobs,
     pub content: std::sync::Arc<content_client::ContentClient>,

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::content_client::{ContentError, NewItem};
 use crate::formats::{self, FormatError};
 use crate::large_text::{self, ItemHead, TextFile};
+use crate::sandbox::SandboxError;
 use crate::AppState;
 
 /// What a file job ingests (the job's `input`).
@@ -105,36 +106,23 @@ pub async fn run_file(
             return run_large_text(state, owner, input, text, key, request_id).await;
         }
     }
-    let bytes = state
-        .blobs
-        .read(&input.sha256)
-        .await
-        .map_err(|e| JobError::Internal(format!("reading the stored file: {e}")))?;
     if let Some(progress) = progress {
         progress.set(0.2).await;
     }
-    let (chunk_chars, overlap) = (state.settings.chunk_chars, state.settings.chunk_overlap);
-    let meta = input.clone();
-    let (document, chunks) = tokio::task::spawn_blocking(move || {
-        let (format, text) = formats::detect(
-            &bytes,
-            meta.filename.as_deref(),
-            meta.declared_type.as_deref(),
-        )?;
-        // Text formats need only the decoded text from here on: free the bytes first.
-        let bytes = if matches!(format, formats::Format::Pdf | formats::Format::Docx) {
-            bytes
-        } else {
-            drop(bytes);
-            Vec::new()
-        };
-        let document = formats::extract(format, text, &bytes, meta.filename.as_deref())?;
-        drop(bytes);
-        let chunks = peermesh_chunking::split_with_overlap(&document.text, chunk_chars, overlap);
-        Ok::<_, FormatError>((document, chunks))
-    })
-    .await
-    .map_err(|e| JobError::Internal(e.to_string()))??;
+    let (document, chunks) = state
+        .sandbox
+        .parse(
+            state.blobs.path(&input.sha256),
+            input.filename.clone(),
+            input.declared_type.clone(),
+            state.settings.chunk_chars,
+            state.settings.chunk_overlap,
+        )
+        .await
+        .map_err(|e| match e {
+            SandboxError::Format(e) => JobError::Format(e),
+            SandboxError::Internal(m) => JobError::Internal(m),
+        })?;
     if document.text.trim().is_empty() {
         return Err(FormatError::Corrupt("the file holds no text".into()).into());
     }

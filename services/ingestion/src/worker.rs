@@ -39,6 +39,7 @@ async fn run(state: AppState, name: String, readiness: Readiness) {
     let logger = state.logger.new(slog::o!("worker" => name.clone()));
     let lease = TimeDelta::seconds(state.settings.job_lease_secs.max(1));
     while !readiness.is_draining() {
+        bury_lapsed(&state, &logger).await;
         let claimed = {
             let name = name.clone();
             state
@@ -56,6 +57,29 @@ async fn run(state: AppState, name: String, readiness: Readiness) {
                 slog::warn!(logger, "claiming a job failed"; "error" => e.to_string());
                 tokio::time::sleep(Duration::from_millis(state.settings.poll_ms.max(500))).await;
             }
+        }
+    }
+}
+
+/// Fails the jobs whose worker stopped on their last attempt (see
+/// [`jobs::bury_lapsed`]), with their callbacks.
+async fn bury_lapsed(state: &AppState, logger: &slog::Logger) {
+    match state.db.write(jobs::bury_lapsed).await {
+        Ok(dead) => {
+            for job in dead {
+                slog::warn!(logger, "job given up: its worker stopped on every attempt";
+                    "job" => &job.id, "attempts" => job.attempts);
+                state.metrics.record(&job.kind, Outcome::failure(true));
+                if let Some(url) = serde_json::from_str::<FileInput>(&job.input)
+                    .ok()
+                    .and_then(|i| i.callback_url)
+                {
+                    crate::callbacks::notify(state, &job.id, url);
+                }
+            }
+        }
+        Err(e) => {
+            slog::warn!(logger, "checking for abandoned jobs failed"; "error" => e.to_string())
         }
     }
 }

@@ -194,6 +194,10 @@ fn format_problem(e: &FormatError) -> ApiError {
         }
         FormatError::Corrupt(m) => ApiError::validation(vec![FieldError::new("file", m.clone())])
             .with_code("unreadable_file"),
+        FormatError::TooComplex(m) => {
+            ApiError::validation(vec![FieldError::new("file", m.clone())])
+                .with_code("file_too_complex")
+        }
     }
 }
 

@@ -121,8 +121,41 @@ pub fn page(
     Ok(query.load(conn)?)
 }
 
-/// Takes the next due job (queued and due, or running with a lapsed lease) for
-/// `worker`, holding it for `lease`. Run in a write transaction.
+/// Ends, as failed, the running jobs whose lease lapsed on their last attempt: the
+/// worker holding them stopped (crashed, was killed) that many times, and a job that
+/// keeps taking its worker down must not be claimed forever. Returns them. Run in a
+/// write transaction.
+pub fn bury_lapsed(conn: &mut DbConnection) -> Result<Vec<Job>, DbError> {
+    let now = now();
+    let dead = ingest_jobs::table
+        .filter(ingest_jobs::status.eq(RUNNING))
+        .filter(ingest_jobs::lease_until.lt(now))
+        .filter(ingest_jobs::attempts.ge(ingest_jobs::max_attempts));
+    let jobs: Vec<Job> = dead.select(Job::as_select()).load(conn)?;
+    if jobs.is_empty() {
+        return Ok(jobs);
+    }
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    diesel::update(
+        ingest_jobs::table
+            .filter(ingest_jobs::id.eq_any(&ids))
+            .filter(ingest_jobs::status.eq(RUNNING)),
+    )
+    .set((
+        ingest_jobs::status.eq(FAILED),
+        ingest_jobs::error.eq(Some(
+            "given up: the worker processing this job stopped (its lease lapsed) on every attempt",
+        )),
+        ingest_jobs::lease_until.eq(None::<NaiveDateTime>),
+        ingest_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(jobs)
+}
+
+/// Takes the next due job (queued and due, or running with a lapsed lease and
+/// attempts left; see [`bury_lapsed`]) for `worker`, holding it for `lease`. Run in a
+/// write transaction.
 pub fn claim(
     conn: &mut DbConnection,
     worker: &str,
@@ -138,7 +171,8 @@ pub fn claim(
                  WHERE id = ( \
                      SELECT id FROM ingest_jobs \
                      WHERE (status = 'queued' AND run_after <= $3) \
-                        OR (status = 'running' AND lease_until < $3) \
+                        OR (status = 'running' AND lease_until < $3 \
+                            AND attempts < max_attempts) \
                      ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED) \
                  RETURNING *",
             )
@@ -156,7 +190,8 @@ pub fn claim(
                         .and(ingest_jobs::run_after.le(now))
                         .or(ingest_jobs::status
                             .eq(RUNNING)
-                            .and(ingest_jobs::lease_until.lt(now))),
+                            .and(ingest_jobs::lease_until.lt(now))
+                            .and(ingest_jobs::attempts.lt(ingest_jobs::max_attempts))),
                 )
                 .order(ingest_jobs::run_after.asc())
                 .select(ingest_jobs::id)

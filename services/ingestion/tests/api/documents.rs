@@ -7,6 +7,80 @@ use serde_json::Value;
 
 use crate::files::{file, stack};
 
+/// A PDF of `objects` (object 1 the catalog), xref offsets computed.
+fn pdf_of(objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A ~2 MiB PDF whose one page's content stream inflates to 2 GiB of spaces: 1 MiB of
+/// spaces deflated once (byte-aligned by a sync flush, so copies of it chain: every
+/// back-reference points at spaces) and repeated 2 048 times.
+fn pdf_bomb() -> Vec<u8> {
+    let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut block = Vec::with_capacity(64 * 1024);
+    deflate
+        .compress_vec(
+            &vec![b' '; 1 << 20],
+            &mut block,
+            flate2::FlushCompress::Sync,
+        )
+        .unwrap();
+    let mut stream = vec![0x78, 0xda];
+    for _ in 0..2048 {
+        stream.extend_from_slice(&block);
+    }
+    // A final empty block and an Adler-32 (never reached).
+    stream.extend_from_slice(&[0x03, 0x00, 0, 0, 0, 0]);
+    let mut content = format!(
+        "<< /Length {} /Filter /FlateDecode >>\nstream\n",
+        stream.len()
+    )
+    .into_bytes();
+    content.extend_from_slice(&stream);
+    content.extend_from_slice(b"\nendstream");
+    pdf_of(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
+        content,
+    ])
+}
+
+/// A PDF of `n` (empty) pages sharing one content stream.
+fn pdf_of_pages(n: usize) -> Vec<u8> {
+    let kids: String = (0..n).map(|i| format!("{} 0 R ", 4 + i)).collect();
+    let mut objects = vec![
+        b"<</Type/Catalog/Pages 2 0 R>>".to_vec(),
+        format!("<</Type/Pages/MediaBox[0 0 612 792]/Resources<<>>/Kids[{kids}]/Count {n}>>")
+            .into_bytes(),
+        b"<</Length 0>>\nstream\n\nendstream".to_vec(),
+    ];
+    objects.extend((0..n).map(|_| b"<</Type/Page/Parent 2 0 R/Contents 3 0 R>>".to_vec()));
+    pdf_of(&objects)
+}
+
 /// A real PDF with one page per entry (Helvetica text), xref offsets computed.
 fn pdf(pages: &[&str]) -> Vec<u8> {
     let mut objects: Vec<String> = Vec::new();
@@ -32,27 +106,8 @@ fn pdf(pages: &[&str]) -> Vec<u8> {
             content.len()
         ));
     }
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    let objects: Vec<Vec<u8>> = objects.into_iter().map(String::into_bytes).collect();
+    pdf_of(&objects)
 }
 
 /// A DOCX: a zip with the parts Word writes, `document` as word/document.xml.
@@ -217,4 +272,60 @@ async fn hostile_documents_fail_cleanly() {
         env.content_get("/api/v1/content").await["items"],
         serde_json::json!([])
     );
+}
+
+/// A PDF that inflates to gigabytes and one of 100 000 pages are refused with their
+/// reason (422), within their budgets, and the service carries on; nothing is written.
+#[actix_web::test]
+async fn parser_bombs_are_refused_within_their_budgets() {
+    let env = stack(None, true, &[]).await;
+    let bomb = pdf_bomb();
+    assert!(bomb.len() < 3 << 20, "{} bytes", bomb.len());
+    let started = std::time::Instant::now();
+    let resp = env.upload(file("bomb.pdf", "application/pdf", bomb)).await;
+    let problem = assert_problem(resp, 422, "file_too_complex").await;
+    let reason = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(reason.contains("1024 MiB of memory"), "{reason}");
+
+    let resp = env
+        .upload(file("pages.pdf", "application/pdf", pdf_of_pages(100_000)))
+        .await;
+    let problem = assert_problem(resp, 422, "file_too_complex").await;
+    let reason = problem["errors"][0]["message"].as_str().unwrap();
+    assert_eq!(reason, "the PDF has 100000 pages; at most 2000 are read");
+    // Not a benchmark: the unbounded readers took minutes or exhausted memory here.
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+
+    // The service is fine, and neither file left an item behind.
+    let resp = env
+        .upload(file("fine.pdf", "application/pdf", pdf(&["Still reading"])))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let items = env.content_get("/api/v1/content").await;
+    assert_eq!(items["items"].as_array().unwrap().len(), 1, "{items}");
+}
+
+/// The wall-clock budget: a file whose reading takes longer is stopped (its reader
+/// killed) and refused; a queued one fails for good, with the reason, not retried.
+#[actix_web::test]
+async fn slow_files_are_stopped_at_the_time_budget() {
+    let env = stack(
+        None,
+        true,
+        &[
+            ("PARSE_TIMEOUT_SECS", "1".into()),
+            ("PDF_MAX_PAGES", "1000000".into()),
+            ("SYNC_MAX_BYTES", "1000".into()),
+        ],
+    )
+    .await;
+    let resp = env
+        .upload(file("pages.pdf", "application/pdf", pdf_of_pages(100_000)))
+        .await;
+    assert_eq!(resp.status(), 202);
+    let job: Value = resp.json().await.unwrap();
+    let done = env.finished(job["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["attempts"], 1, "{done}");
+    assert_eq!(done["error"], "reading the file took longer than 1 s");
 }

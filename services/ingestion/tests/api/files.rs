@@ -372,7 +372,8 @@ fn long_text(len: usize) -> String {
 async fn assert_read_whole(env: &Env, id: &str, bytes: &[u8], name: &str, sizes: (usize, usize)) {
     use peermesh_ingestion::formats;
     let (format, text) = formats::detect(bytes, Some(name), None).unwrap();
-    let expected = formats::extract(format, text, bytes, Some(name)).unwrap();
+    let expected =
+        formats::extract(format, text, bytes, Some(name), &formats::Limits::default()).unwrap();
     let item = env.content_item(id).await;
     assert_eq!(item["title"], expected.title.as_str());
     assert_eq!(item["metadata"]["format"], "text");

@@ -226,3 +226,56 @@ async fn the_binary_checks_the_health_of_the_local_service_for_container_health_
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
 }
+
+/// A job whose worker dies on every attempt (SIGKILL here; an out-of-memory kill or a
+/// crash alike) is not claimed forever: each lapsed lease counts its attempt, and after
+/// the last one the job fails for good with its reason.
+#[actix_web::test]
+async fn a_job_that_takes_its_worker_down_every_time_is_given_up() {
+    let env = stack(
+        None,
+        true,
+        &[
+            ("ROLE", "api".into()),
+            ("SYNC_MAX_BYTES", "10".into()),
+            ("JOB_MAX_ATTEMPTS", "2".into()),
+        ],
+    )
+    .await;
+    let resp = env
+        .upload(file(
+            "deadly.txt",
+            "text/plain",
+            b"a file no worker survives".to_vec(),
+        ))
+        .await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hole = black_hole();
+    for attempt in 1..=2 {
+        let mut worker = hung_worker(&env, hole, 1);
+        env.job_when(&id, "was claimed again", |job| {
+            job["status"] == "running" && job["attempts"] == attempt
+        })
+        .await;
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+    }
+    // The next worker finds the lease of the last attempt lapsed: the job is over.
+    let mut worker = hung_worker(&env, hole, 1);
+    let job = env.finished(&id).await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("stopped (its lease lapsed)"),
+        "{job}"
+    );
+}
