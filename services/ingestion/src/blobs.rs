@@ -1,7 +1,9 @@
 //! Original files, kept under content-addressed names (`<dir>/ab/abcdef…`, the
 //! SHA-256 of the bytes) — never the client's file name. An upload is streamed to a
 //! temporary file while it is counted and hashed, and refused the moment it passes
-//! the limit: it is never held whole in memory.
+//! the limit: it is never held whole in memory. It stays a temporary file ([`Staged`])
+//! until a job takes it (commit); a refused upload is removed with it, so it leaves
+//! no bytes behind.
 
 use std::path::{Path, PathBuf};
 
@@ -24,11 +26,61 @@ pub struct Blobs {
     dir: PathBuf,
 }
 
-/// A stored file.
-#[derive(Debug, Clone)]
-pub struct Stored {
+/// An upload in its temporary file, counted and hashed: [`Staged::commit`] moves it
+/// into storage; dropped uncommitted, it is removed.
+#[derive(Debug)]
+pub struct Staged {
     pub sha256: String,
     pub size: u64,
+    tmp: Option<PathBuf>,
+    target: PathBuf,
+}
+
+impl Staged {
+    /// Where the bytes are now.
+    pub fn path(&self) -> &Path {
+        self.tmp.as_deref().unwrap_or(&self.target)
+    }
+
+    /// Moves the bytes into storage under their hash (an existing copy is kept).
+    pub async fn commit(mut self) -> std::io::Result<()> {
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        if let Some(parent) = self.target.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        if tokio::fs::try_exists(&self.target).await? {
+            tokio::fs::remove_file(&tmp).await
+        } else {
+            tokio::fs::rename(&tmp, &self.target).await
+        }
+    }
+}
+
+impl Staged {
+    /// [`Staged::commit`] for blocking code (inside a database transaction).
+    pub fn commit_blocking(mut self) -> std::io::Result<()> {
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        if let Some(parent) = self.target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if self.target.exists() {
+            std::fs::remove_file(&tmp)
+        } else {
+            std::fs::rename(&tmp, &self.target)
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 impl Blobs {
@@ -42,8 +94,8 @@ impl Blobs {
         self.dir.join(&sha256[..2.min(sha256.len())]).join(sha256)
     }
 
-    /// Streams `chunks` into storage, at most `max` bytes.
-    pub async fn store<S, E>(&self, mut chunks: S, max: u64) -> Result<Stored, BlobError>
+    /// Streams `chunks` into a temporary file, at most `max` bytes.
+    pub async fn store<S, E>(&self, mut chunks: S, max: u64) -> Result<Staged, BlobError>
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -53,39 +105,28 @@ impl Blobs {
             .join("tmp")
             .join(uuid::Uuid::now_v7().simple().to_string());
         let mut file = tokio::fs::File::create(&tmp).await?;
+        // Removed on every way out until it is handed over below.
+        let mut staged = Staged {
+            sha256: String::new(),
+            size: 0,
+            tmp: Some(tmp),
+            target: PathBuf::new(),
+        };
         let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let result = async {
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| BlobError::Upload(e.to_string()))?;
-                size += chunk.len() as u64;
-                if size > max {
-                    return Err(BlobError::TooLarge(max));
-                }
-                hasher.update(&chunk);
-                file.write_all(&chunk).await?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| BlobError::Upload(e.to_string()))?;
+            staged.size += chunk.len() as u64;
+            if staged.size > max {
+                return Err(BlobError::TooLarge(max));
             }
-            file.flush().await?;
-            Ok(())
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
         }
-        .await;
+        file.flush().await?;
         drop(file);
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e);
-        }
-        let sha256 = format!("{:x}", hasher.finalize());
-        let target = self.path(&sha256);
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        // Same bytes, same name: an existing copy is simply kept.
-        if tokio::fs::try_exists(&target).await? {
-            tokio::fs::remove_file(&tmp).await?;
-        } else {
-            tokio::fs::rename(&tmp, &target).await?;
-        }
-        Ok(Stored { sha256, size })
+        staged.sha256 = format!("{:x}", hasher.finalize());
+        staged.target = self.path(&staged.sha256);
+        Ok(staged)
     }
 
     /// Reads a stored file whole (for files up to the processing limit).

@@ -96,7 +96,7 @@ pub async fn poll(
             &feed.url,
             feed.etag.as_deref(),
             feed.last_modified.as_deref(),
-            state.settings.max_bytes,
+            state.settings.feed_max_bytes,
         )
         .await;
     let outcome = match fetched {

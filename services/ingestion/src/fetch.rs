@@ -14,7 +14,7 @@ use peermesh_common::config::Networks;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 
-use crate::blobs::{BlobError, Blobs, Stored};
+use crate::blobs::{BlobError, Blobs, Staged};
 
 pub const MAX_REDIRECTS: usize = 5;
 
@@ -129,10 +129,10 @@ pub struct Fetcher {
     timeout: Duration,
 }
 
-/// A fetched document, stored.
-#[derive(Debug, Clone)]
+/// A fetched document, staged for storage.
+#[derive(Debug)]
 pub struct Fetched {
-    pub stored: Stored,
+    pub stored: Staged,
     /// The URL after redirects.
     pub url: String,
     pub content_type: Option<String>,

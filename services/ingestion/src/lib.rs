@@ -114,6 +114,31 @@ pub struct IngestSettings {
     /// The most pages read from a PDF.
     #[serde(default = "default_pdf_max_pages")]
     pub pdf_max_pages: usize,
+    /// Bytes of uploaded files one user may have stored (413 past it).
+    #[serde(default = "default_quota")]
+    pub quota_bytes_per_user: u64,
+    /// Jobs one user may have queued or running at once (429 past it).
+    #[serde(default = "default_active_jobs")]
+    pub active_jobs_per_user: i64,
+    /// The largest feed document fetched.
+    #[serde(default = "default_feed_max")]
+    pub feed_max_bytes: u64,
+    /// Shortest time between two manual refreshes of one feed.
+    #[serde(default = "default_feed_refresh")]
+    pub feed_refresh_interval_secs: i64,
+}
+
+fn default_quota() -> u64 {
+    1024 * 1024 * 1024
+}
+fn default_active_jobs() -> i64 {
+    20
+}
+fn default_feed_max() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_feed_refresh() -> i64 {
+    60
 }
 
 fn default_parse_memory() -> u64 {

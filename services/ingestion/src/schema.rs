@@ -22,6 +22,7 @@ diesel::table! {
         last_polled_at -> Nullable<Timestamp>,
         next_poll_at -> Timestamp,
         created_at -> Timestamp,
+        refresh_requested_at -> Nullable<Timestamp>,
     }
 }
 
@@ -52,6 +53,7 @@ diesel::table! {
         sha256 -> Text,
         job_id -> Text,
         created_at -> Timestamp,
+        size -> BigInt,
     }
 }
 

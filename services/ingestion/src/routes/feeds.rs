@@ -2,13 +2,13 @@
 //! `POST /feeds/{id}/refresh`.
 
 use actix_web::HttpRequest;
+use chrono::TimeDelta;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
-
-use super::delegating::Delegating;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
+use super::delegating::Delegating;
 use super::jobs::JobOut;
 use crate::fetch::FetchError;
 use crate::store::feeds::{self, Feed};
@@ -276,9 +276,32 @@ pub async fn refresh(
     let (feed, _) = load(&state, principal.subject(), &id).await?;
     let job = polling::poll_job(&feed, request_id(&req));
     let record = job.clone();
-    state
+    let interval = TimeDelta::seconds(state.settings.feed_refresh_interval_secs.max(0));
+    let cap = state.settings.active_jobs_per_user;
+    let refused = state
         .db
-        .write(move |conn| jobs::insert(conn, &record))
+        .write(move |conn| {
+            let active = jobs::active_jobs(conn, &record.owner_id)?;
+            if active >= cap {
+                return Ok(Some(super::files::too_many_jobs(active)));
+            }
+            if let Some(wait) = feeds::request_refresh(conn, &record.owner_id, &feed.id, interval)?
+            {
+                return Ok(Some(
+                    ApiError::new(
+                        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                        "refresh_too_soon",
+                        format!("this feed was refreshed moments ago; retry in {wait} s"),
+                    )
+                    .with_header(actix_web::http::header::RETRY_AFTER, &wait.to_string()),
+                ));
+            }
+            jobs::insert(conn, &record)?;
+            Ok(None)
+        })
         .await?;
+    if let Some(refused) = refused {
+        return Err(refused);
+    }
     Ok(super::files::Accepted(JobOut::from(&job)))
 }

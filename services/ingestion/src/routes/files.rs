@@ -11,13 +11,14 @@ use serde::Serialize;
 
 use super::delegating::Delegating;
 use super::jobs::JobOut;
-use crate::blobs::BlobError;
+use crate::blobs::{BlobError, Staged};
 use crate::content_client::ContentError;
 use crate::formats::{self, FormatError};
 use crate::metrics::Outcome;
 use crate::pipeline::{self, FileInput, JobError};
-use crate::store::jobs::{self, Job};
+use crate::store::jobs::{self, FileClaim, Job};
 use crate::{AppState, PREFIX};
+use peermesh_db::DbError;
 
 /// Largest `title` or `tags` form field.
 const MAX_TEXT_FIELD: usize = 4096;
@@ -281,15 +282,17 @@ pub async fn upload(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    accept(&state, &owner, input, request_id).await
+    accept(&state, &owner, input, stored, request_id).await
 }
 
-/// Takes a stored file in: the earlier job for the same bytes, or a new job run now
-/// (small files) or queued (large ones).
+/// Takes an uploaded file in: the earlier job for the same bytes, or a new job run now
+/// (small files) or queued (large ones). The bytes enter storage only with a new job;
+/// whatever refuses the file (format, quota, queue, an earlier job) leaves none.
 pub(crate) async fn accept(
     state: &AppState,
     owner: &str,
     input: FileInput,
+    staged: Staged,
     request_id: Option<String>,
 ) -> Result<Answer, ApiError> {
     let settings = &state.settings;
@@ -302,63 +305,36 @@ pub(crate) async fn accept(
         .run(move |conn| jobs::job_for_file(conn, &o, &sha))
         .await?
     {
-        match earlier.status.as_str() {
-            jobs::SUCCEEDED => return Ok(answer(StatusCode::OK, &earlier)),
-            jobs::QUEUED | jobs::RUNNING => return Ok(answer(StatusCode::ACCEPTED, &earlier)),
-            _ => {}
+        if let Some(answer) = earlier_answer(&earlier) {
+            return Ok(answer);
         }
     }
 
     // Format check now (415 before anything is queued): of the whole file when it is
     // processed in the request, of its first 64 KiB when it is queued.
     let sync = input.size <= settings.sync_max_bytes;
-    let head = read_head(
-        state,
-        &input.sha256,
-        if sync { input.size } else { 64 * 1024 },
-    )
-    .await?;
-    let check = head.clone();
+    let head = read_head(staged.path(), if sync { input.size } else { 64 * 1024 }).await?;
     let (name, decl, whole) = (input.filename.clone(), input.declared_type.clone(), sync);
     tokio::task::spawn_blocking(move || {
-        formats::detect_head(&check, name.as_deref(), decl.as_deref(), whole)
+        formats::detect_head(&head, name.as_deref(), decl.as_deref(), whole)
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| format_problem(&e))?;
 
-    let now = jobs::now();
-    let worker = format!("{}-api", state.instance);
-    let job = Job {
-        id: uuid::Uuid::now_v7().to_string(),
-        owner_id: owner.clone(),
-        kind: "file".into(),
-        status: if sync { jobs::RUNNING } else { jobs::QUEUED }.into(),
-        progress: 0.0,
-        attempts: i32::from(sync),
-        max_attempts: settings.job_max_attempts,
-        error: None,
-        input: serde_json::to_string(&input).map_err(ApiError::internal)?,
-        content_ids: "[]".into(),
-        request_id: request_id.clone(),
-        run_after: now,
-        lease_until: sync.then(|| now + chrono::TimeDelta::seconds(settings.job_lease_secs)),
-        worker: sync.then(|| worker.clone()),
-        created_at: now,
-        updated_at: now,
+    let job = new_job(state, &owner, &input, sync, request_id.clone())?;
+    let job = claim(state, job, &input, staged).await?;
+    let Claimed::New(job) = job else {
+        let Claimed::Earlier(earlier) = job else {
+            unreachable!("claim answers New or Earlier")
+        };
+        return earlier_answer(&earlier)
+            .ok_or_else(|| ApiError::internal("an earlier job vanished"));
     };
-    let (record, sha) = (job.clone(), input.sha256.clone());
-    state
-        .db
-        .write(move |conn| {
-            jobs::insert(conn, &record)?;
-            jobs::remember_file(conn, &record.owner_id, &sha, &record.id)
-        })
-        .await?;
     if !sync {
         return Ok(answer(StatusCode::ACCEPTED, &job));
     }
-
+    let worker = format!("{}-api", state.instance);
     let outcome =
         pipeline::run_file(state, &owner, &input, &job.id, request_id.as_deref(), None).await;
     let callback = input.callback_url.clone();
@@ -415,10 +391,115 @@ pub(crate) async fn accept(
     })
 }
 
-/// The first `limit` bytes of a stored file.
-async fn read_head(state: &AppState, sha256: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+/// The answer an earlier job of the same bytes gives: done (200) or under way (202);
+/// none when it failed or was cancelled (the file is taken in again).
+fn earlier_answer(earlier: &Job) -> Option<Answer> {
+    match earlier.status.as_str() {
+        jobs::SUCCEEDED => Some(answer(StatusCode::OK, earlier)),
+        jobs::QUEUED | jobs::RUNNING => Some(answer(StatusCode::ACCEPTED, earlier)),
+        _ => None,
+    }
+}
+
+/// The job a new file gets: running in this request (small) or queued.
+fn new_job(
+    state: &AppState,
+    owner: &str,
+    input: &FileInput,
+    sync: bool,
+    request_id: Option<String>,
+) -> Result<Job, ApiError> {
+    let settings = &state.settings;
+    let now = jobs::now();
+    Ok(Job {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner_id: owner.to_owned(),
+        kind: "file".into(),
+        status: if sync { jobs::RUNNING } else { jobs::QUEUED }.into(),
+        progress: 0.0,
+        attempts: i32::from(sync),
+        max_attempts: settings.job_max_attempts,
+        error: None,
+        input: serde_json::to_string(input).map_err(ApiError::internal)?,
+        content_ids: "[]".into(),
+        request_id,
+        run_after: now,
+        lease_until: sync.then(|| now + chrono::TimeDelta::seconds(settings.job_lease_secs)),
+        worker: sync.then(|| format!("{}-api", state.instance)),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+enum Claimed {
+    New(Job),
+    Earlier(Job),
+}
+
+/// Records the job and moves the staged bytes into storage, in one transaction:
+/// of concurrent uploads of the same bytes by one user exactly one records a job,
+/// and the others answer with it.
+async fn claim(
+    state: &AppState,
+    job: Job,
+    input: &FileInput,
+    staged: Staged,
+) -> Result<Claimed, ApiError> {
+    let settings = &state.settings;
+    let limits = jobs::FileLimits {
+        quota_bytes: settings.quota_bytes_per_user,
+        active_jobs: settings.active_jobs_per_user,
+    };
+    let (record, sha, size) = (job.clone(), input.sha256.clone(), input.size);
+    let outcome = state
+        .db
+        .write(move |conn| {
+            let claim = jobs::claim_file(conn, &record, &sha, size, limits)?;
+            if let FileClaim::New = claim {
+                // Inside the transaction: a job exists exactly when its bytes do.
+                staged
+                    .commit_blocking()
+                    .map_err(|e| DbError::Task(format!("storing the upload: {e}")))?;
+            }
+            Ok(claim)
+        })
+        .await;
+    match outcome {
+        Ok(FileClaim::New) => Ok(Claimed::New(job)),
+        Ok(FileClaim::Earlier(earlier)) => Ok(Claimed::Earlier(*earlier)),
+        Ok(FileClaim::OverQuota { used, quota }) => Err(ApiError::payload_too_large(format!(
+            "this file ({size} bytes) does not fit in your storage quota: {used} of {quota} bytes are used"
+        ))
+        .with_code("storage_quota_exceeded")),
+        Ok(FileClaim::QueueFull { active }) => Err(too_many_jobs(active)),
+        // Another upload of the same bytes recorded its job first: it answers.
+        Err(e) if e.is_unique_violation() => {
+            let (o, sha) = (job.owner_id.clone(), input.sha256.clone());
+            let winner = state
+                .db
+                .run(move |conn| jobs::job_for_file(conn, &o, &sha))
+                .await?
+                .ok_or_else(|| ApiError::internal("the concurrent upload's job vanished"))?;
+            Ok(Claimed::Earlier(winner))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// 429: the user's jobs fill their share of the queue.
+pub(crate) fn too_many_jobs(active: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_jobs",
+        format!("you have {active} jobs queued or running, the most allowed; retry when some have finished"),
+    )
+    .with_header(actix_web::http::header::RETRY_AFTER, "30")
+}
+
+/// The first `limit` bytes of a file.
+async fn read_head(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ApiError> {
     use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(state.blobs.path(sha256))
+    let file = tokio::fs::File::open(path)
         .await
         .map_err(ApiError::internal)?;
     let mut head = Vec::new();

@@ -153,10 +153,18 @@ pub async fn retry(
     let id = job_id(&path)?;
     let owner = principal.subject().to_owned();
     let (o, i) = (owner.clone(), id.clone());
+    let cap = state.settings.active_jobs_per_user;
     let retried = state
         .db
-        .write(move |conn| jobs::retry(conn, &o, &i))
-        .await?;
+        .write(move |conn| {
+            let active = jobs::active_jobs(conn, &o)?;
+            if active >= cap {
+                return Ok(Err(active));
+            }
+            jobs::retry(conn, &o, &i).map(Ok)
+        })
+        .await?
+        .map_err(super::files::too_many_jobs)?;
     let job = load(&state, &owner, &id).await?;
     if !retried {
         return Err(ApiError::conflict(

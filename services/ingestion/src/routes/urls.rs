@@ -66,7 +66,7 @@ pub async fn import(
             FetchError::Storage(e) => ApiError::internal(e),
         })?;
     let input = FileInput {
-        sha256: fetched.stored.sha256,
+        sha256: fetched.stored.sha256.clone(),
         size: fetched.stored.size,
         filename: fetched.filename,
         declared_type: fetched.content_type,
@@ -80,5 +80,12 @@ pub async fn import(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    accept(&state, principal.subject(), input, request_id).await
+    accept(
+        &state,
+        principal.subject(),
+        input,
+        fetched.stored,
+        request_id,
+    )
+    .await
 }

@@ -191,3 +191,36 @@ pub fn take_due(
         }
     }
 }
+
+/// Records a manual refresh of the owner's feed unless one was asked for within
+/// `interval`: `None` when recorded, else the seconds until one may be asked again.
+pub fn request_refresh(
+    conn: &mut DbConnection,
+    owner: &str,
+    id: &str,
+    interval: TimeDelta,
+) -> Result<Option<i64>, DbError> {
+    let now = now();
+    let n = diesel::update(
+        feeds::table
+            .filter(feeds::id.eq(id.to_owned()))
+            .filter(feeds::owner_id.eq(owner.to_owned()))
+            .filter(
+                feeds::refresh_requested_at
+                    .is_null()
+                    .or(feeds::refresh_requested_at.le(now - interval)),
+            ),
+    )
+    .set(feeds::refresh_requested_at.eq(Some(now)))
+    .execute(conn)?;
+    if n == 1 {
+        return Ok(None);
+    }
+    let last: Option<NaiveDateTime> = feeds::table
+        .find(id.to_owned())
+        .select(feeds::refresh_requested_at)
+        .first::<Option<NaiveDateTime>>(conn)?;
+    Ok(Some(last.map_or(1, |at| {
+        (at + interval - now).num_seconds().max(1)
+    })))
+}

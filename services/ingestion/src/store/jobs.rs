@@ -376,28 +376,131 @@ pub fn job_for_file(
         .optional()?)
 }
 
-/// Points (owner, sha256) at `job_id` (replacing a failed or cancelled earlier job).
-pub fn remember_file(
+/// Points (owner, sha256) at `job_id`: a new row, or the row that pointed at the
+/// failed or cancelled job `replacing`. Of two transactions recording the same file at
+/// once only one succeeds; the other fails with a unique violation (the insert hits
+/// the primary key, or the row no longer points at `replacing`).
+fn remember_file(
     conn: &mut DbConnection,
     owner: &str,
     sha256: &str,
     job_id: &str,
+    size: u64,
+    replacing: Option<&str>,
 ) -> Result<(), DbError> {
-    diesel::delete(
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    let Some(replacing) = replacing else {
+        diesel::insert_into(ingested_files::table)
+            .values((
+                ingested_files::owner_id.eq(owner.to_owned()),
+                ingested_files::sha256.eq(sha256.to_owned()),
+                ingested_files::job_id.eq(job_id.to_owned()),
+                ingested_files::created_at.eq(now()),
+                ingested_files::size.eq(size),
+            ))
+            .execute(conn)?;
+        return Ok(());
+    };
+    let replaced = diesel::update(
         ingested_files::table
             .filter(ingested_files::owner_id.eq(owner.to_owned()))
-            .filter(ingested_files::sha256.eq(sha256.to_owned())),
+            .filter(ingested_files::sha256.eq(sha256.to_owned()))
+            .filter(ingested_files::job_id.eq(replacing.to_owned())),
     )
+    .set((
+        ingested_files::job_id.eq(job_id.to_owned()),
+        ingested_files::created_at.eq(now()),
+        ingested_files::size.eq(size),
+    ))
     .execute(conn)?;
-    diesel::insert_into(ingested_files::table)
-        .values((
-            ingested_files::owner_id.eq(owner.to_owned()),
-            ingested_files::sha256.eq(sha256.to_owned()),
-            ingested_files::job_id.eq(job_id.to_owned()),
-            ingested_files::created_at.eq(now()),
-        ))
-        .execute(conn)?;
+    if replaced == 0 {
+        return Err(DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            Box::new("the file was taken in by another request meanwhile".to_owned()),
+        )));
+    }
     Ok(())
+}
+
+/// The per-user limits a new file job must fit in.
+#[derive(Debug, Clone, Copy)]
+pub struct FileLimits {
+    /// Bytes of files one user may have stored.
+    pub quota_bytes: u64,
+    /// Jobs one user may have queued or running.
+    pub active_jobs: i64,
+}
+
+/// What recording a file job came to.
+#[derive(Debug)]
+pub enum FileClaim {
+    /// The job was recorded and holds the file.
+    New,
+    /// The same bytes of the same owner already have a job (done, or under way).
+    Earlier(Box<Job>),
+    /// The file does not fit in the owner's storage quota.
+    OverQuota { used: u64, quota: u64 },
+    /// The owner has `active` jobs queued or running already.
+    QueueFull { active: i64 },
+}
+
+/// Records `job` for the owner's file `sha256` of `size` bytes, unless an earlier job
+/// for the same bytes answers or a limit refuses it. Run in a write transaction; a
+/// concurrent claim of the same file makes this one fail with a unique violation (the
+/// caller then finds the winner with [`job_for_file`]).
+pub fn claim_file(
+    conn: &mut DbConnection,
+    job: &Job,
+    sha256: &str,
+    size: u64,
+    limits: FileLimits,
+) -> Result<FileClaim, DbError> {
+    let owner = job.owner_id.as_str();
+    let earlier = job_for_file(conn, owner, sha256)?;
+    if let Some(earlier) = &earlier {
+        if ![FAILED, CANCELLED].contains(&earlier.status.as_str()) {
+            return Ok(FileClaim::Earlier(Box::new(earlier.clone())));
+        }
+    }
+    let used = stored_bytes(conn, owner, sha256)?;
+    if used.saturating_add(size) > limits.quota_bytes {
+        return Ok(FileClaim::OverQuota {
+            used,
+            quota: limits.quota_bytes,
+        });
+    }
+    if job.status == QUEUED {
+        let active = active_jobs(conn, owner)?;
+        if active >= limits.active_jobs {
+            return Ok(FileClaim::QueueFull { active });
+        }
+    }
+    insert(conn, job)?;
+    let replacing = earlier.as_ref().map(|e| e.id.as_str());
+    remember_file(conn, owner, sha256, &job.id, size, replacing)?;
+    Ok(FileClaim::New)
+}
+
+/// Bytes of the owner's stored files, but for `except` (the file being replaced).
+fn stored_bytes(conn: &mut DbConnection, owner: &str, except: &str) -> Result<u64, DbError> {
+    let total: i64 = ingested_files::table
+        .filter(ingested_files::owner_id.eq(owner.to_owned()))
+        .filter(ingested_files::sha256.ne(except.to_owned()))
+        // The same on both backends (diesel's sum() is NUMERIC on PostgreSQL).
+        .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "CAST(COALESCE(SUM(size), 0) AS BIGINT)",
+        ))
+        .first(conn)?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
+/// Jobs of the owner waiting or running.
+pub fn active_jobs(conn: &mut DbConnection, owner: &str) -> Result<i64, DbError> {
+    Ok(ingest_jobs::table
+        .filter(ingest_jobs::owner_id.eq(owner.to_owned()))
+        .filter(ingest_jobs::status.eq_any([QUEUED, RUNNING]))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Jobs waiting and running, by status (the queue's depth, for metrics).

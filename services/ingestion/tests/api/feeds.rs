@@ -175,6 +175,7 @@ async fn entries_become_items_once_and_new_ones_follow() {
         &[
             ("ALLOW_PRIVATE_NETWORKS", "true".into()),
             ("FEED_TICK_MS", "100".into()),
+            ("FEED_REFRESH_INTERVAL_SECS", "0".into()),
         ],
     )
     .await;
@@ -353,4 +354,54 @@ async fn due_feeds_are_polled_without_being_asked() {
         .push(("p2".into(), "Two".into(), "two".into()));
     let found = wait_for_items(&env, 2).await;
     assert_eq!(found[0]["title"], "Two");
+}
+
+/// Manual refreshes are limited per feed (429 with Retry-After), and a feed document
+/// larger than `INGEST_FEED_MAX_BYTES` is not read whole: the poll fails with that
+/// reason and the feed shows it.
+#[actix_web::test]
+async fn feed_refreshes_and_feed_bodies_are_limited() {
+    let site = Arc::new(Mutex::new(Site::default()));
+    let big = "x".repeat(4000);
+    site.lock().unwrap().items = vec![("b1".into(), "Big".into(), big)];
+    let port = feed_server(site.clone());
+    let env = stack(
+        None,
+        true,
+        &[
+            ("ALLOW_PRIVATE_NETWORKS", "true".into()),
+            ("FEED_MAX_BYTES", "2000".into()),
+            ("FEED_REFRESH_INTERVAL_SECS", "60".into()),
+        ],
+    )
+    .await;
+    let t = env.user.access_token.clone();
+    let resp = subscribe(&env, &t, &format!("http://127.0.0.1:{port}/feed.xml")).await;
+    assert_eq!(resp.status(), 201);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+
+    let job = refresh(&env, &location, &t).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let feed: Value = call(&env, Method::GET, &location, &t, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        feed["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 2000 bytes"),
+        "{feed}"
+    );
+    assert!(items(&env).await.is_empty());
+
+    let again = call(&env, Method::POST, &format!("{location}/refresh"), &t, None).await;
+    let wait: u64 = again.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_problem(again, 429, "refresh_too_soon").await;
 }

@@ -7,6 +7,7 @@ mod conformance;
 mod documents;
 mod feeds;
 mod files;
+mod limits;
 mod metrics;
 mod process;
 mod urls;
