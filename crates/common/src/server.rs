@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::guard::{self, GuardContext};
 use actix_web::middleware::from_fn;
 use actix_web::{web as aweb, App, HttpRequest, HttpResponse};
 use paperclip::actix::{web, OpenApiExt};
@@ -35,20 +34,27 @@ pub struct AppContext {
     pub json_limit: usize,
 }
 
-/// The files Swagger UI is made of; anything else under `/docs/` is a 404 (the UI
-/// handler of paperclip panics on unknown names, so it never sees them).
-const SWAGGER_FILES: &[&str] = &[
-    "index.html",
-    "swagger-ui.css",
-    "swagger-ui-bundle.js",
-    "swagger-ui-standalone-preset.js",
-    "swagger-ui.js",
-    "swagger-ui-es-bundle.js",
-    "swagger-ui-es-bundle-core.js",
-    "oauth2-redirect.html",
-    "favicon-16x16.png",
-    "favicon-32x32.png",
-];
+/// Swagger UI (5.x, from `utoipa-swagger-ui`) for the service's own spec only: the
+/// spec URL is fixed in its configuration and `?url=`/`?configUrl=` are ignored
+/// (`queryConfigEnabled: false`), so no foreign spec is ever rendered on our origin.
+async fn docs_file(
+    req: HttpRequest,
+    config: aweb::Data<std::sync::Arc<utoipa_swagger_ui::Config<'static>>>,
+) -> Result<HttpResponse, ApiError> {
+    let tail = req.match_info().get("tail").unwrap_or_default();
+    match utoipa_swagger_ui::serve(tail, config.get_ref().clone()) {
+        Ok(Some(file)) => Ok(HttpResponse::Ok()
+            .content_type(file.content_type)
+            // The UI's own scripts and styles only; the spec comes from our origin.
+            .insert_header((
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            ))
+            .body(file.bytes.into_owned())),
+        Ok(None) => not_found(req).await,
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
 
 /// Builds a service's App: `routes` registers the service's own routes inside its
 /// prefix scope. Add the service's state with `.app_data()` on the result.
@@ -87,29 +93,27 @@ pub fn app(
         .app_data(aweb::Data::new(ctx.metrics.clone()))
         // For the operators' scraper on the service's own port; the gateway never routes it.
         .route("/metrics", aweb::get().to(metrics::handler))
-        .service(
-            aweb::resource(format!("{docs_path}/{{filename:.*}}"))
-                .guard(guard::fn_guard(unknown_swagger_file))
-                .to(not_found),
-        )
+        // Before the service's scope, which would swallow these paths.
+        .app_data(aweb::Data::new(std::sync::Arc::new(
+            utoipa_swagger_ui::Config::new([spec_path.clone()]).query_config_enabled(false),
+        )))
         .service({
-            // paperclip's UI handler panics on `/docs?anything`; send it where it belongs.
-            let target = format!("{docs_path}/index.html?url={spec_path}");
-            aweb::resource(docs_path.clone())
-                .guard(guard::fn_guard(|ctx| ctx.head().uri.query().is_some()))
-                .to(move || {
-                    let target = target.clone();
-                    async move {
-                        HttpResponse::PermanentRedirect()
-                            .insert_header(("Location", target))
-                            .finish()
-                    }
-                })
+            let target = format!("{docs_path}/");
+            aweb::resource(docs_path.clone()).route(aweb::get().to(move || {
+                let target = target.clone();
+                async move {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header(("Location", target))
+                        .finish()
+                }
+            }))
         })
+        .service(
+            aweb::resource(format!("{docs_path}/{{tail:.*}}")).route(aweb::get().to(docs_file)),
+        )
         .default_service(aweb::to(not_found))
         .wrap_api_with_spec(spec)
         .with_json_spec_v3_at(&spec_path)
-        .with_swagger_ui_at(&docs_path)
         .route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .service(
@@ -119,12 +123,6 @@ pub fn app(
                 .configure(routes),
         )
         .build()
-}
-
-fn unknown_swagger_file(ctx: &GuardContext<'_>) -> bool {
-    let path = ctx.head().uri.path();
-    let name = path.rsplit('/').next().unwrap_or_default();
-    !SWAGGER_FILES.contains(&name)
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -152,3 +152,76 @@ async fn a_real_browser_signs_in_with_google_through_the_gateway() {
     assert_eq!(tokens["user"]["email"], email);
     assert_eq!(tokens["user"]["identities"], json!(["google"]));
 }
+
+/// Swagger UI renders our own spec only: `?url=` and `?configUrl=` naming another
+/// site's document are ignored by the browser-side UI, which never even asks for it
+/// (the UI paperclip bundled, 3.52, fetched and rendered it on our origin).
+#[actix_web::test]
+async fn swagger_ui_renders_only_our_own_spec() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let stack = peermesh_test_support::spawn::spawn_stack().await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let foreign = listener.local_addr().unwrap().port();
+    let counter = hits.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let counter = counter.clone();
+        actix_web::App::new().default_service(actix_web::web::to(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                actix_web::HttpResponse::Ok()
+                    .insert_header(("Access-Control-Allow-Origin", "*"))
+                    .json(json!({"openapi": "3.0.0", "info": {"title": "Foreign spec", "version": "1"}, "paths": {}}))
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+
+    let driver = Driver::start();
+    let session = driver.session().await;
+    let page = format!(
+        "{}/api/v1/content/docs/index.html?url=http://127.0.0.1:{foreign}/spec.json&configUrl=http://127.0.0.1:{foreign}/config.json",
+        stack.gateway.base_url()
+    );
+    driver
+        .call(
+            reqwest::Method::POST,
+            &format!("/session/{session}/url"),
+            Some(json!({ "url": page })),
+        )
+        .await;
+    let script = json!({
+        "script": "const t = document.querySelector('.info .title'); return t ? t.innerText : null;",
+        "args": [],
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let title = loop {
+        let title = driver
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{session}/execute/sync"),
+                Some(script.clone()),
+            )
+            .await;
+        if let Some(title) = title.as_str() {
+            break title.to_owned();
+        }
+        assert!(Instant::now() < deadline, "Swagger UI rendered no spec");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    driver
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/session/{session}"),
+            None,
+        )
+        .await;
+    assert!(title.contains("PeerMesh content API"), "{title}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the foreign site was asked");
+}

@@ -168,3 +168,67 @@ async fn a_user_signs_up_and_reads_content_through_the_gateway() {
     // The gateway's X-Real-IP is what the service records, not nginx's own address.
     assert_eq!(sessions["items"][0]["ip"], "127.0.0.1");
 }
+
+/// Every answer, proxied or the gateway's own, carries the security headers once:
+/// no sniffing, no framing, no referrer, a service's own policy where it sets one,
+/// and HSTS only over HTTPS (here: a TLS proxy in front saying so).
+#[actix_web::test]
+async fn every_answer_carries_the_security_headers() {
+    let stack = spawn_stack().await;
+    let one = |resp: &reqwest::Response, name: &str| -> Option<String> {
+        let all: Vec<_> = resp.headers().get_all(name).iter().collect();
+        assert!(all.len() <= 1, "{name} given {} times", all.len());
+        all.first().map(|v| v.to_str().unwrap().to_owned())
+    };
+    for path in [
+        "/api/v1/content/health",         // proxied
+        "/api/v1/auth/no-such-route/x/y", // the service's 404
+        "/nowhere",                       // the gateway's own 404
+    ] {
+        let resp = stack.client.get(path).await;
+        assert_eq!(
+            one(&resp, "x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            one(&resp, "x-frame-options").as_deref(),
+            Some("DENY"),
+            "{path}"
+        );
+        assert_eq!(
+            one(&resp, "content-security-policy").as_deref(),
+            Some("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(
+            one(&resp, "referrer-policy").as_deref(),
+            Some("no-referrer"),
+            "{path}"
+        );
+        assert_eq!(
+            one(&resp, "strict-transport-security"),
+            None,
+            "{path}: plain HTTP"
+        );
+        assert!(one(&resp, "x-request-id").is_some(), "{path}");
+    }
+    // Swagger UI keeps its own (stricter) policy.
+    let docs = stack.client.get("/api/v1/content/docs/").await;
+    assert_eq!(docs.status(), 200);
+    assert!(one(&docs, "content-security-policy")
+        .unwrap()
+        .starts_with("default-src 'self'"));
+
+    let tls = stack
+        .client
+        .request(reqwest::Method::GET, "/api/v1/content/health")
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        one(&tls, "strict-transport-security").as_deref(),
+        Some("max-age=31536000; includeSubDomains")
+    );
+}
