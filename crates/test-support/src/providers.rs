@@ -400,3 +400,74 @@ async fn github_emails(state: web::Data<Mutex<State>>, req: HttpRequest) -> Http
         None => HttpResponse::Unauthorized().json(json!({"message": "Bad credentials"})),
     }
 }
+
+/// What a browser's sign-in with a provider through the gateway came to.
+pub struct BrowserSignIn {
+    /// Our callback URL as the provider sent the browser back to it.
+    pub callback: url::Url,
+    /// The one-time code the client got.
+    pub code: String,
+    /// The token pair `POST /oauth/exchange` gave for it.
+    pub tokens: serde_json::Value,
+}
+
+/// A browser signing in with `provider_name` through `public` (the gateway's URL) for
+/// the client `app`, as a frontend does it: authorize with a PKCE challenge, the
+/// provider, our callback with the flow cookie (carried by hand: no redirect is
+/// followed, so each hop can be checked), then the exchange with the verifier.
+pub async fn browser_sign_in(public: &str, provider_name: &str, app: &str) -> BrowserSignIn {
+    use reqwest::header::{COOKIE, SET_COOKIE};
+    let pkce = crate::auth::Pkce::new();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = browser
+        .get(format!(
+            "{public}/api/v1/auth/oauth/{provider_name}/authorize?redirect_uri={}&{}",
+            url::form_urlencoded::byte_serialize(app.as_bytes()).collect::<String>(),
+            pkce.query()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let cookie = start.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let at_provider = browser
+        .get(crate::client::redirect_location(&start))
+        .send()
+        .await
+        .unwrap();
+    let callback = crate::client::redirect_location(&at_provider);
+    let landed = crate::client::redirect_location(
+        &browser
+            .get(callback.clone())
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(landed.as_str().starts_with(app), "{landed}");
+    let code = landed
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code in {landed}"));
+    let resp = browser
+        .post(format!("{public}/api/v1/auth/oauth/exchange"))
+        .json(&pkce.exchange_body(&code))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "exchange");
+    BrowserSignIn {
+        callback,
+        code,
+        tokens: resp.json().await.unwrap(),
+    }
+}
