@@ -57,8 +57,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
+    /// The invalid fields of a 400/422, absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
 }
 
 impl ApiError {
@@ -221,7 +222,7 @@ impl ApiError {
             code: self.0.code.to_owned(),
             detail: self.0.detail.clone(),
             request_id: request_id.map(str::to_owned),
-            errors: self.0.errors.clone(),
+            errors: (!self.0.errors.is_empty()).then(|| self.0.errors.clone()),
         }
     }
 
@@ -326,7 +327,7 @@ mod tests {
         let problem = err.to_problem(None);
         assert_eq!(problem.status, 422);
         assert_eq!(problem.detail, "email: is not an email");
-        assert_eq!(problem.errors.len(), 1);
+        assert_eq!(problem.errors.map(|e| e.len()), Some(1));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod logging;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod pagination;
 pub mod server;
 

@@ -74,6 +74,7 @@ pub fn app(
     let recorder = ctx.metrics.clone();
     let spec_path = format!("{}/openapi.json", ctx.prefix);
     let docs_path = format!("{}/docs", ctx.prefix);
+    let served_spec = std::sync::Arc::new(std::sync::OnceLock::new());
     let spec = DefaultApiRaw {
         info: Info {
             title: ctx.title.to_owned(),
@@ -111,9 +112,10 @@ pub fn app(
         .service(
             aweb::resource(format!("{docs_path}/{{tail:.*}}")).route(aweb::get().to(docs_file)),
         )
+        .app_data(aweb::Data::new(served_spec.clone()))
+        .service(aweb::resource(spec_path).route(aweb::get().to(spec_file)))
         .default_service(aweb::to(not_found))
         .wrap_api_with_spec(spec)
-        .with_json_spec_v3_at(&spec_path)
         .route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .service(
@@ -122,7 +124,24 @@ pub fn app(
                 .route("/ready", web::get().to(health::ready))
                 .configure(routes),
         )
+        // Every route is registered by now, so the document is complete.
+        .with_raw_json_spec_v3(move |app, mut spec| {
+            crate::openapi::mark_response_optionals_nullable(&mut spec);
+            let _ = served_spec.set(spec);
+            app
+        })
         .build()
+}
+
+/// The service's OpenAPI 3 document, finished by [`crate::openapi`].
+async fn spec_file(
+    req: HttpRequest,
+    spec: aweb::Data<std::sync::Arc<std::sync::OnceLock<serde_json::Value>>>,
+) -> Result<HttpResponse, ApiError> {
+    match spec.get() {
+        Some(spec) => Ok(HttpResponse::Ok().json(spec)),
+        None => not_found(req).await,
+    }
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
