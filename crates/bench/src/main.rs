@@ -13,12 +13,16 @@
 //!   peermesh-bench ingest  <base-url> <secs> <conc>
 //!       small Markdown/HTML uploads per minute end to end, a 10 MiB PDF through the
 //!       synchronous path, a 100 MiB text file through the queue
+//!   peermesh-bench soak    <base-url> <secs> <conc> <pid-dir> <faults>
+//!       mixed traffic, then kill -9 / PostgreSQL restarts under it (see `soak`)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark tool: failing loudly is right
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod soak;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -897,6 +901,9 @@ async fn main() {
                 arg(5, "http://127.0.0.1:18085"),
             )
             .await;
+        }
+        Some("soak") => {
+            soak::run(base, secs, conc, arg(4, ".dev/pids"), arg(5, "")).await;
         }
         _ => {
             eprintln!("usage: peermesh-bench argon2 <secs> | login|refresh|me <base-url> <secs> <concurrency> | content <base-url> <secs> <concurrency> <items> <reference-url>");
