@@ -194,6 +194,9 @@ impl ManageConnection for ConnectionManager {
     }
 }
 
+/// The PostgreSQL advisory lock that migrations are applied under (per database).
+const MIGRATION_LOCK_KEY: i64 = 0x7065_6572_6d65_7368; // "peermesh"
+
 /// A service's migrations, one folder per backend with the same names.
 pub struct Migrations {
     pub sqlite: EmbeddedMigrations,
@@ -365,19 +368,39 @@ impl Db {
         Ok(())
     }
 
-    /// Applies pending migrations; returns the versions applied.
+    /// Applies pending migrations; returns the versions applied. Several processes of
+    /// one service may start at once (an API and its workers, replicas): the first
+    /// migrates while the others wait for it — on PostgreSQL behind an advisory lock,
+    /// on SQLite behind the write lock of one transaction — and then find nothing
+    /// pending.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let mut conn = self.pool.get()?;
         let migrations = self.migrations;
-        let applied = match &mut *conn {
-            DbConnection::Sqlite(c) => c
-                .run_pending_migrations(Source(&migrations.sqlite))
-                .map(|v| v.iter().map(|m| m.to_string()).collect()),
-            DbConnection::Pg(c) => c
-                .run_pending_migrations(Source(&migrations.postgres))
-                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        let names = |v: Vec<diesel::migration::MigrationVersion<'_>>| -> Vec<String> {
+            v.iter().map(|m| m.to_string()).collect()
         };
-        applied.map_err(|e| DbError::Migration(e.to_string()))
+        match &mut *conn {
+            DbConnection::Sqlite(c) => c.immediate_transaction(|c| {
+                c.run_pending_migrations(Source(&migrations.sqlite))
+                    .map(names)
+                    .map_err(|e| DbError::Migration(e.to_string()))
+            }),
+            DbConnection::Pg(c) => {
+                let lock = |c: &mut PgConnection, f: &str| {
+                    diesel::RunQueryDsl::execute(
+                        diesel::sql_query(format!("SELECT {f}({MIGRATION_LOCK_KEY})")),
+                        c,
+                    )
+                };
+                lock(c, "pg_advisory_lock")?;
+                let applied = c
+                    .run_pending_migrations(Source(&migrations.postgres))
+                    .map(names)
+                    .map_err(|e| DbError::Migration(e.to_string()));
+                lock(c, "pg_advisory_unlock")?;
+                applied
+            }
+        }
     }
 
     /// Runs blocking database work on the blocking pool, never on an async worker.

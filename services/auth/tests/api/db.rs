@@ -183,3 +183,34 @@ async fn point_reads_run_in_place_on_sqlite_when_a_connection_is_free() {
         assert_eq!(mapped.mmap_size, 1 << 22);
     }
 }
+
+/// An API process and its workers, or several replicas, start at once on one new
+/// database: one applies the migrations, the others wait for it and find none
+/// pending — none of them fails (on PostgreSQL they raced to create the same tables).
+#[actix_web::test]
+async fn processes_starting_at_once_migrate_once() {
+    let test_db = TestDb::new("auth");
+    let url = test_db.url().to_owned();
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let db = Db::connect(&url, 1, &peermesh_auth::MIGRATIONS)?;
+                db.migrate()
+            })
+        })
+        .collect();
+    let applied: Vec<Vec<String>> = starts
+        .into_iter()
+        .map(|s| s.join().unwrap().expect("every process starts"))
+        .collect();
+    let total =
+        std::fs::read_dir(peermesh_test_support::workspace_root().join("migrations/auth/sqlite"))
+            .unwrap()
+            .count();
+    assert_eq!(
+        applied.iter().map(Vec::len).sum::<usize>(),
+        total,
+        "each migration applied once: {applied:?}"
+    );
+}
