@@ -13,7 +13,11 @@ use serde_json::{json, Map, Value};
 pub fn mark_response_optionals_nullable(spec: &mut Value) {
     let mut roots = Vec::new();
     if let Some(paths) = spec.get("paths").and_then(Value::as_object) {
-        for operation in paths.values().filter_map(Value::as_object).flat_map(|ops| ops.values()) {
+        for operation in paths
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|ops| ops.values())
+        {
             let Some(responses) = operation.get("responses").and_then(Value::as_object) else {
                 continue;
             };
@@ -165,9 +169,16 @@ mod tests {
         });
         mark_response_optionals_nullable(&mut spec);
         let schemas = &spec["components"]["schemas"];
-        assert_eq!(schemas["Page"]["properties"]["next_cursor"]["nullable"], true);
-        assert!(schemas["Page"]["properties"]["items"].get("nullable").is_none());
-        assert!(schemas["Item"]["properties"]["id"].get("nullable").is_none());
+        assert_eq!(
+            schemas["Page"]["properties"]["next_cursor"]["nullable"],
+            true
+        );
+        assert!(schemas["Page"]["properties"]["items"]
+            .get("nullable")
+            .is_none());
+        assert!(schemas["Item"]["properties"]["id"]
+            .get("nullable")
+            .is_none());
         assert_eq!(
             schemas["Item"]["properties"]["source"],
             json!({"allOf": [{"$ref": "#/components/schemas/Source"}], "nullable": true})
@@ -177,6 +188,8 @@ mod tests {
             true
         );
         assert_eq!(schemas["Source"]["properties"]["url"]["nullable"], true);
-        assert!(schemas["In"]["properties"]["title"].get("nullable").is_none());
+        assert!(schemas["In"]["properties"]["title"]
+            .get("nullable")
+            .is_none());
     }
 }
