@@ -409,28 +409,33 @@ fn restart_postgres() {
     }
 }
 
-/// Resident memory of each service process now, in MiB.
-fn rss(pid_dir: &str) -> Vec<(String, f64)> {
+/// Memory of each service process now, in MiB: its own (anonymous) memory and its
+/// whole RSS. The two differ by mapped files: SQLite reads its database through a
+/// memory map, shared page cache that RSS counts once per mapping process.
+fn rss(pid_dir: &str) -> Vec<(String, f64, f64)> {
     ["auth", "content", "ingestion", "worker-1"]
         .iter()
         .filter_map(|name| {
             let pid = std::fs::read_to_string(format!("{pid_dir}/{name}.pid")).ok()?;
             let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).ok()?;
-            let kib: f64 = status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            Some((name.to_string(), kib / 1024.0))
+            let field = |key: &str| -> Option<f64> {
+                let kib: f64 = status
+                    .lines()
+                    .find(|l| l.starts_with(key))?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                Some(kib / 1024.0)
+            };
+            Some((name.to_string(), field("RssAnon:")?, field("VmRSS:")?))
         })
         .collect()
 }
 
-fn show(rss: &[(String, f64)]) -> String {
+fn show(rss: &[(String, f64, f64)]) -> String {
     rss.iter()
-        .map(|(n, m)| format!("{n} {m:.1} MiB"))
+        .map(|(n, own, all)| format!("{n} {own:.1} MiB own ({all:.1} RSS)"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -464,25 +469,44 @@ pub async fn run(base: String, secs: u64, conc: usize, pid_dir: String, faults: 
     let mut tasks: Vec<_> = (0..conc)
         .map(|i| tokio::spawn(soak.clone().client(i)))
         .collect();
-    tasks.push(tokio::spawn(soak.clone().big_uploads()));
+    // SOAK_QUEUED_UPLOADS=0: no 10 MiB uploads through the queue (small traffic only).
+    if std::env::var("SOAK_QUEUED_UPLOADS").as_deref() != Ok("0") {
+        tasks.push(tokio::spawn(soak.clone().big_uploads()));
+    }
 
-    // Steady load: memory sampled at a tenth of the way and at the end.
-    tokio::time::sleep(Duration::from_secs(secs / 10)).await;
-    let early = rss(&pid_dir);
-    tokio::time::sleep(Duration::from_secs(secs - secs / 10)).await;
-    let late = rss(&pid_dir);
+    // Steady load, memory sampled at each tenth of the way: flat means the second
+    // half's highest is not above the first half's.
+    let mut samples_by_service: HashMap<String, Vec<f64>> = HashMap::new();
+    for tenth in 1..=10u64 {
+        tokio::time::sleep(Duration::from_secs(secs / 10)).await;
+        let now = rss(&pid_dir);
+        if tenth == 1 || tenth == 10 {
+            println!("memory at {} s: {}", tenth * secs / 10, show(&now));
+        }
+        for (name, own, _) in now {
+            samples_by_service.entry(name).or_default().push(own);
+        }
+    }
     let steady_ok = soak.tally.ok.load(Ordering::Relaxed);
     let steady_secs = started.elapsed().as_secs_f64();
     println!(
-        "steady: {conc} clients for {steady_secs:.0} s, {:.0} ops/s; memory after {} s: {}; at {} s: {}",
+        "steady: {conc} clients for {steady_secs:.0} s, {:.0} ops/s",
         steady_ok as f64 / steady_secs,
-        secs / 10,
-        show(&early),
-        secs,
-        show(&late)
     );
+    let mut names: Vec<_> = samples_by_service.keys().cloned().collect();
+    names.sort();
+    for name in names {
+        let own = &samples_by_service[&name];
+        let (first, second) = own.split_at(own.len() / 2);
+        let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        println!(
+            "  {name}: own memory highest {:.1} MiB in the first half, {:.1} MiB in the second",
+            max(first),
+            max(second)
+        );
+    }
 
-    for fault in faults.split(',').filter(|f| !f.is_empty()) {
+    for fault in faults.split(',').filter(|f| !f.is_empty() && *f != "none") {
         let recovered = soak.strike(fault, &pid_dir).await;
         println!(
             "fault {fault}: struck under load, every service ready again after {:.1} s",
