@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod compare;
 mod soak;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -443,30 +444,62 @@ async fn ok(resp: Result<reqwest::Response, reqwest::Error>, want: u16) -> bool 
 }
 
 const DIMS: usize = 384;
+/// The smaller data set of the side-by-side GET runs.
+const SMALL_SET: usize = 2_000;
+
+/// One `GET /content/{id}` of a random item, as a `drive` step.
+fn get_item(
+    http: &reqwest::Client,
+    token: &str,
+    ids: &Arc<Vec<String>>,
+    base: &str,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+       + Send
+       + Sync
+       + 'static {
+    let (http, token, ids, base) = (
+        http.clone(),
+        Arc::new(token.to_owned()),
+        ids.clone(),
+        base.to_owned(),
+    );
+    move |worker: usize| {
+        let (http, token, ids, base) = (http.clone(), token.clone(), ids.clone(), base.clone());
+        Box::pin(async move {
+            let i = (worker * 7919 + rand_suffix() as usize) % ids.len();
+            ok(
+                http.get(format!("{base}/api/v1/content/{}", ids[i]))
+                    .bearer_auth(&*token)
+                    .send()
+                    .await,
+                200,
+            )
+            .await
+        })
+    }
+}
 const LINKED_ITEMS: usize = 10_000;
 
-async fn bench_content(
-    http: reqwest::Client,
-    base: String,
-    secs: u64,
-    conc: usize,
-    items: usize,
-    reference: String,
-) {
-    let user = register(&http, &base, "content").await;
-    let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
-    let words = Arc::new(vocabulary(5000));
-    let collection = format!("{base}/api/v1/content");
-    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); items]));
-
+/// Creates items `range` of the bench user's `items` (~2 KB each, the i-th always the
+/// same text), recording their ids.
+async fn seed_items(
+    http: &reqwest::Client,
+    collection: &str,
+    token: &Arc<String>,
+    words: &Arc<Vec<String>>,
+    ids: &Arc<std::sync::Mutex<Vec<String>>>,
+    range: std::ops::Range<usize>,
+) -> Run {
     let (h, t, w, c, i2) = (
         http.clone(),
         token.clone(),
         words.clone(),
-        collection.clone(),
+        collection.to_owned(),
         ids.clone(),
     );
-    let mut created = drive_n(items, 16, move |i| {
+    let start = range.start;
+    drive_n(range.len(), 16, move |k| {
+        let i = start + k;
         let (http, token, words, url, ids) =
             (h.clone(), t.clone(), w.clone(), c.clone(), i2.clone());
         async move {
@@ -497,11 +530,104 @@ async fn bench_content(
             true
         }
     })
-    .await;
-    created.report(&format!(
-        "POST /content, {items} items of ~2 KB (16 clients)"
-    ));
+    .await
+}
+
+/// A new access token for the bench user (a real client would hold a fresh one too).
+async fn login(http: &reqwest::Client, base: &str, email: &str) -> String {
+    let body: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Where the side-by-side GET runs point: the ceiling and the FastAPI reference.
+pub struct References {
+    pub ceiling: String,
+    /// Empty: no FastAPI reference in this run.
+    pub fastapi: String,
+    pub work_dir: std::path::PathBuf,
+    pub reps: usize,
+    pub wrk_threads: usize,
+}
+
+async fn bench_content(
+    http: reqwest::Client,
+    base: String,
+    secs: u64,
+    conc: usize,
+    items: usize,
+    refs: References,
+) {
+    let user = register(&http, &base, "content").await;
+    let email = user["user"]["email"].as_str().unwrap().to_owned();
+    let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
+    let words = Arc::new(vocabulary(5000));
+    let collection = format!("{base}/api/v1/content");
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); items]));
+
+    let compare = compare::Compare::new(&refs.work_dir, secs, refs.reps, refs.wrk_threads);
+    let mut targets = vec![
+        compare::Target {
+            name: "ours",
+            base: base.clone(),
+        },
+        compare::Target {
+            name: "ceiling",
+            base: refs.ceiling.clone(),
+        },
+    ];
+    if !refs.fastapi.is_empty() {
+        targets.push(compare::Target {
+            name: "FastAPI",
+            base: refs.fastapi.clone(),
+        });
+    }
+    let mut sizes = vec![SMALL_SET.min(items), items];
+    sizes.dedup();
+    let mut seeded = 0;
+    let mut seconds = 0.0;
+    for &size in &sizes {
+        let run = seed_items(&http, &collection, &token, &words, &ids, seeded..size).await;
+        assert_eq!(run.errors, 0, "seeding failed");
+        seconds += run.secs;
+        seeded = size;
+        let fresh = login(&http, &base, &email).await;
+        let ids_now: Vec<String> = ids.lock().unwrap()[..size].to_vec();
+        compare.run(
+            &format!("{size} items"),
+            &targets,
+            &ids_now,
+            &fresh,
+            &[32, 64],
+        );
+    }
+    println!(
+        "POST /content, {items} items of ~2 KB (16 clients): {:.1} req/s",
+        items as f64 / seconds
+    );
     let ids: Arc<Vec<String>> = Arc::new(ids.lock().unwrap().clone());
+    // The rest takes minutes more than the seeding token's 15.
+    let token = Arc::new(login(&http, &base, &email).await);
+
+    // Latency at half of what the server sustains with this tool's own client (open
+    // loop: a stall counts from when the request was due).
+    let mut probe = drive(secs, conc, get_item(&http, &token, &ids, &base)).await;
+    probe.report(&format!(
+        "GET /content/{{id}}, this tool's client ({conc} clients)"
+    ));
+    let rate = probe.ok as f64 / probe.secs;
+    let mut half = drive_paced(secs, conc, rate / 2.0, get_item(&http, &token, &ids, &base)).await;
+    half.report(&format!(
+        "GET /content/{{id}} paced at half that rate ({:.0} req/s)",
+        rate / 2.0
+    ));
 
     let linked = LINKED_ITEMS.min(items);
     let (h, t, i2, c) = (http.clone(), token.clone(), ids.clone(), collection.clone());
@@ -543,43 +669,6 @@ async fn bench_content(
     .await;
     vectors.report(&format!(
         "PUT /content/{{id}}/embeddings, {items} x {DIMS} dims (16 clients)"
-    ));
-
-    // GET one item: the same request through a gateway to a static upstream first.
-    let get_item = |base: String| {
-        let (http, token, ids) = (http.clone(), token.clone(), ids.clone());
-        move |worker: usize| {
-            let (http, token, ids, base) = (http.clone(), token.clone(), ids.clone(), base.clone());
-            async move {
-                let i = (worker * 7919 + rand_suffix() as usize) % ids.len();
-                ok(
-                    http.get(format!("{base}/api/v1/content/{}", ids[i]))
-                        .bearer_auth(&*token)
-                        .send()
-                        .await,
-                    200,
-                )
-                .await
-            }
-        }
-    };
-    let mut reference_run = drive(secs, conc, get_item(reference.clone())).await;
-    reference_run.report(&format!(
-        "reference: GET through the gateway to a static nginx upstream ({conc} clients)"
-    ));
-    let mut item_run = drive(secs, conc, get_item(base.clone())).await;
-    item_run.report(&format!(
-        "GET /content/{{id}} through the gateway ({conc} clients)"
-    ));
-    let max = item_run.ok as f64 / item_run.secs;
-    println!(
-        "GET /content/{{id}} / reference: {:.0}%",
-        100.0 * max / (reference_run.ok as f64 / reference_run.secs)
-    );
-    let mut half = drive_paced(secs, conc, max / 2.0, get_item(base.clone())).await;
-    half.report(&format!(
-        "GET /content/{{id}} paced at half that rate ({:.0} req/s)",
-        max / 2.0
     ));
 
     let (h, t, w, c) = (
@@ -892,15 +981,16 @@ async fn main() {
         Some("ingest") => bench_ingest(client(), base, secs, conc).await,
         Some("content") => {
             let items: usize = arg(4, "100000").parse().unwrap();
-            bench_content(
-                client(),
-                base,
-                secs,
-                conc,
-                items,
-                arg(5, "http://127.0.0.1:18085"),
-            )
-            .await;
+            let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+            let refs = References {
+                ceiling: arg(5, "http://127.0.0.1:18085"),
+                fastapi: arg(6, ""),
+                work_dir: std::env::temp_dir()
+                    .join(format!("peermesh-bench-{}", std::process::id())),
+                reps: env("BENCH_REPS", "3").parse().unwrap(),
+                wrk_threads: env("BENCH_WRK_THREADS", "1").parse().unwrap(),
+            };
+            bench_content(client(), base, secs, conc, items, refs).await;
         }
         Some("soak") => {
             soak::run(base, secs, conc, arg(4, ".dev/pids"), arg(5, "")).await;

@@ -124,6 +124,7 @@ impl Gateway {
                 ),
                 ("NGINX_PREFIX", dir.path().display().to_string()),
                 ("GATEWAY_CONF", gateway_conf.display().to_string()),
+                ("NGINX_WORKERS", "1".into()),
             ],
         );
         for (name, text) in [("gateway.conf", &gateway), ("nginx.conf", &main)] {
