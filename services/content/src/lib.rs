@@ -58,6 +58,10 @@ pub struct Limits {
     /// Memory for in-memory copies of vectors used by similarity search.
     #[serde(default = "default_vector_cache_bytes")]
     pub vector_cache_bytes: usize,
+    /// Full-text search ranks at most this many of a query's matches, the newest: a
+    /// word found in half of 100 000 items costs a bounded ranking, not 50 000 scores.
+    #[serde(default = "default_search_candidates")]
+    pub search_candidates: usize,
 }
 
 fn default_max_body_bytes() -> usize {
@@ -78,6 +82,9 @@ fn default_graph_max_nodes() -> usize {
 fn default_vector_cache_bytes() -> usize {
     256 * 1024 * 1024
 }
+fn default_search_candidates() -> usize {
+    2000
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -88,6 +95,7 @@ impl Default for Limits {
             chunk_chars: default_chunk_chars(),
             graph_max_nodes: default_graph_max_nodes(),
             vector_cache_bytes: default_vector_cache_bytes(),
+            search_candidates: default_search_candidates(),
         }
     }
 }

@@ -226,7 +226,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 fn created(item: &Item) -> Tagged<ItemOut, 201> {
     Tagged {
-        body: ItemOut::from(item),
+        body: ItemOut::from(item.clone()),
         etag: Some(etag(item.version)),
         location: Some(format!("{PREFIX}/{}", item.id)),
     }
@@ -457,7 +457,7 @@ pub async fn get(
         return Ok(MaybeModified::NotModified(tag));
     }
     Ok(MaybeModified::Body(Tagged {
-        body: ItemOut::from(&item),
+        body: ItemOut::from(item),
         etag: Some(tag),
         location: None,
     }))
@@ -540,7 +540,7 @@ pub async fn patch(
         .await??;
     Ok(Tagged {
         etag: Some(etag(item.version)),
-        body: ItemOut::from(&item),
+        body: ItemOut::from(item),
         location: None,
     })
 }

@@ -69,16 +69,16 @@ pub struct SourceOut {
 }
 
 fn source_out(
-    kind: &Option<String>,
-    url: &Option<String>,
-    filename: &Option<String>,
-    sha256: &Option<String>,
+    kind: Option<String>,
+    url: Option<String>,
+    filename: Option<String>,
+    sha256: Option<String>,
 ) -> Option<SourceOut> {
-    kind.as_ref().map(|kind| SourceOut {
-        kind: kind.clone(),
-        url: url.clone(),
-        filename: filename.clone(),
-        sha256: sha256.clone(),
+    kind.map(|kind| SourceOut {
+        kind,
+        url,
+        filename,
+        sha256,
     })
 }
 
@@ -109,26 +109,27 @@ pub struct ItemOut {
     pub updated_at: String,
 }
 
-impl From<&Item> for ItemOut {
-    fn from(i: &Item) -> Self {
+/// Takes the item's fields over (the body may be 100 MiB).
+impl From<Item> for ItemOut {
+    fn from(i: Item) -> Self {
         Self {
-            id: i.id.clone(),
-            owner_id: i.owner_id.clone(),
-            title: i.title.clone(),
-            body: i.body.clone(),
-            size: i.body_bytes,
-            kind: i.kind.clone(),
             tags: json_list(&i.tags),
-            source: source_out(
-                &i.source_type,
-                &i.source_url,
-                &i.source_filename,
-                &i.source_sha256,
-            ),
             metadata: json_object(&i.metadata),
-            version: i.version,
             created_at: rfc3339(i.created_at),
             updated_at: rfc3339(i.updated_at),
+            id: i.id,
+            owner_id: i.owner_id,
+            title: i.title,
+            body: i.body,
+            size: i.body_bytes,
+            kind: i.kind,
+            source: source_out(
+                i.source_type,
+                i.source_url,
+                i.source_filename,
+                i.source_sha256,
+            ),
+            version: i.version,
         }
     }
 }
@@ -162,10 +163,10 @@ impl From<&Summary> for ItemSummary {
             kind: i.kind.clone(),
             tags: json_list(&i.tags),
             source: source_out(
-                &i.source_type,
-                &i.source_url,
-                &i.source_filename,
-                &i.source_sha256,
+                i.source_type.clone(),
+                i.source_url.clone(),
+                i.source_filename.clone(),
+                i.source_sha256.clone(),
             ),
             metadata: json_object(&i.metadata),
             version: i.version,

@@ -75,10 +75,11 @@ pub async fn search(
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let after = page.after.as_deref().map(parse_cursor).transpose()?;
     let owner = caller.owner.clone();
+    let candidates = state.limits.search_candidates as i64;
     let (hits, next_cursor, summaries, snippets) = state
         .db
         .run(move |conn| {
-            let hits = store::ranked(conn, &owner, &parsed, page.fetch(), &after)?;
+            let hits = store::ranked(conn, &owner, &parsed, page.fetch(), &after, candidates)?;
             let mut keyed: Vec<(String, store::Hit)> = hits
                 .into_iter()
                 .map(|h| (cursor_of(h.score, h.seq), h))

@@ -97,15 +97,18 @@ pub fn get(
     owner: Option<&str>,
     id: &str,
 ) -> Result<Option<Item>, DbError> {
-    // Two fixed queries rather than one boxed: diesel finds a fixed query's prepared
-    // statement by its type, a boxed one by its SQL, built anew for every call.
-    let by_id = content_items::table
-        .filter(content_items::id.eq(id))
-        .select(Item::as_select());
-    let item = match owner {
-        Some(owner) => by_id.filter(content_items::owner_id.eq(owner)).first(conn),
-        None => by_id.first(conn),
-    };
+    // Two fixed queries rather than one boxed, each run on the backend's own
+    // connection: there diesel finds the prepared statement by the query's type. Through
+    // the multi-backend connection (or boxed) it writes the SQL anew for every call,
+    // which was a tenth of the CPU of `GET /content/{id}`.
+    let by_id = content_items::table.filter(content_items::id.eq(id));
+    let item = peermesh_db::on_backend!(conn, |c| match owner {
+        Some(owner) => by_id
+            .filter(content_items::owner_id.eq(owner))
+            .select(Item::as_select())
+            .first(c),
+        None => by_id.select(Item::as_select()).first(c),
+    });
     Ok(item.optional()?)
 }
 

@@ -81,13 +81,16 @@ pub fn match_predicate(conn: &DbConnection, owner: &str, query: &SearchQuery) ->
     }
 }
 
-/// The best-ranked items of `owner` matching `query`, after `after`.
+/// The best-ranked items of `owner` matching `query`, after `after`, among the newest
+/// `candidates` matches (ranking every match of a frequent word costs time that grows
+/// with the collection; the newest are found without reading the others).
 pub fn ranked(
     conn: &mut DbConnection,
     owner: &str,
     query: &SearchQuery,
     limit: i64,
     after: &After,
+    candidates: i64,
 ) -> Result<Vec<Hit>, DbError> {
     let (after_score, after_seq) = match after {
         Some((s, seq)) => (Some(*s), *seq),
@@ -97,10 +100,11 @@ pub fn ranked(
         // bm25 is negative, lower is better; weights: owner key 0, title 4, body 1.
         DbConnection::Sqlite(c) => diesel::sql_query(
             "SELECT i.id AS id, h.score AS score, h.seq AS seq FROM ( \
-                 SELECT rowid AS seq, -bm25(content_fts, 0.0, 4.0, 1.0) AS score \
-                 FROM content_fts WHERE content_fts MATCH ?1 \
-                   AND (?2 IS NULL OR -bm25(content_fts, 0.0, 4.0, 1.0) < ?2 \
-                        OR (-bm25(content_fts, 0.0, 4.0, 1.0) = ?2 AND rowid < ?3)) \
+                 SELECT seq, score FROM ( \
+                     SELECT rowid AS seq, -bm25(content_fts, 0.0, 4.0, 1.0) AS score \
+                     FROM content_fts WHERE content_fts MATCH ?1 \
+                     ORDER BY rowid DESC LIMIT ?5) \
+                 WHERE ?2 IS NULL OR score < ?2 OR (score = ?2 AND seq < ?3) \
                  ORDER BY score DESC, seq DESC LIMIT ?4) h \
              JOIN content_items i ON i.seq = h.seq \
              ORDER BY h.score DESC, h.seq DESC",
@@ -109,13 +113,18 @@ pub fn ranked(
         .bind::<Nullable<Double>, _>(after_score)
         .bind::<Integer, _>(after_seq)
         .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(candidates)
         .load(c)?,
         DbConnection::Pg(c) => diesel::sql_query(
             "SELECT i.id, h.score, h.seq FROM ( \
                  SELECT seq, score FROM ( \
                      SELECT f.seq, ts_rank_cd(f.document, q)::float8 AS score \
-                     FROM content_fts f, websearch_to_tsquery('english', $1) q \
-                     WHERE f.owner_id = $2 AND f.document @@ q) s \
+                     FROM ( \
+                         SELECT seq, document FROM content_fts \
+                         WHERE owner_id = $2 \
+                           AND document @@ websearch_to_tsquery('english', $1) \
+                         ORDER BY seq DESC LIMIT $6) f, \
+                         websearch_to_tsquery('english', $1) q) s \
                  WHERE ($3::float8 IS NULL OR score < $3 OR (score = $3 AND seq < $4)) \
                  ORDER BY score DESC, seq DESC LIMIT $5) h \
              JOIN content_items i ON i.seq = h.seq \
@@ -126,6 +135,7 @@ pub fn ranked(
         .bind::<Nullable<Double>, _>(after_score)
         .bind::<Integer, _>(after_seq)
         .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(candidates)
         .load(c)?,
     };
     Ok(rows

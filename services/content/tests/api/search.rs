@@ -187,6 +187,47 @@ async fn search_pages_by_cursor_without_repeats() {
     .await;
 }
 
+/// A query matching more items than `SEARCH_CANDIDATES` ranks the newest of them,
+/// best first, and pages through those only; another owner's matches never count.
+#[actix_web::test]
+async fn search_ranks_the_newest_matches_up_to_the_candidate_bound() {
+    let env = env(&[("SEARCH_CANDIDATES", "4".into())]).await;
+    let (alice, bob) = (env.user().await, env.user().await);
+    let t = &alice.access_token;
+    let mut made = Vec::new();
+    for i in 0..6 {
+        // The oldest has the most matches: unbounded, it would rank first.
+        let body = format!("{} filler", "heron ".repeat(6 - i));
+        made.push(id(&env.create(t, item(&format!("heron {i}"), &body)).await));
+        // Bob's newer matches must not push Alice's out of her candidates.
+        env.create(&bob.access_token, item("heron", "heron heron"))
+            .await;
+    }
+    let newest: Vec<String> = made[2..].to_vec();
+    let first = env.get("/api/v1/content/search?q=heron&limit=3", t).await;
+    let second = env
+        .get(
+            &format!(
+                "/api/v1/content/search?q=heron&limit=3&cursor={}",
+                first["next_cursor"].as_str().expect("a second page")
+            ),
+            t,
+        )
+        .await;
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let mut seen = ids(&first);
+    seen.extend(ids(&second));
+    assert_eq!(
+        seen, newest,
+        "the four newest, the one with most matches first"
+    );
+    // A rarer word is ranked over all its matches.
+    assert_eq!(
+        ids(&env.get("/api/v1/content/search?q=%22heron%200%22", t).await),
+        vec![made[0].clone()]
+    );
+}
+
 #[actix_web::test]
 async fn embeddings_and_similarity() {
     let env = env(&[]).await;
