@@ -41,23 +41,52 @@ impl Principal {
     }
 }
 
-/// Pulls the token out of `Authorization: Bearer <token>`.
-pub fn bearer_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+/// The token of `Authorization: Bearer <token>`, borrowed from the request.
+pub fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::invalid_token("the Authorization header is not readable"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| ApiError::invalid_token("expected `Authorization: Bearer <token>`"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::invalid_token(
-            "expected `Authorization: Bearer <token>`",
-        ));
+    let malformed = || ApiError::invalid_token("expected `Authorization: Bearer <token>`");
+    let bytes = value.as_bytes();
+    let (scheme, token) = bytes.split_at(
+        bytes
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or_else(malformed)?,
+    );
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(malformed());
     }
-    Ok(Some(token.trim().to_owned()))
+    // UTF-8 is checked (quickly) rather than visible ASCII byte by byte: the token is
+    // hashed as it is, and a malformed one fails its verification.
+    let token = std::str::from_utf8(token)
+        .map_err(|_| ApiError::invalid_token("the Authorization header is not readable"))?
+        .trim();
+    if token.is_empty() {
+        return Err(malformed());
+    }
+    Ok(Some(token))
+}
+
+/// Pulls the token out of `Authorization: Bearer <token>`.
+pub fn bearer_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    Ok(bearer(req)?.map(str::to_owned))
+}
+
+fn token_refused(err: JwtError) -> ApiError {
+    match err {
+        JwtError::KeysUnavailable(_) => ApiError::service_unavailable(
+            "keys_unavailable",
+            "token signing keys cannot be fetched right now; retry shortly",
+        ),
+        other => ApiError::invalid_token(other.to_string()),
+    }
+}
+
+fn principal(req: &HttpRequest, claims: Arc<Claims>) -> Principal {
+    req.extensions_mut()
+        .insert(AccessSubject(claims.sub.clone()));
+    Principal { claims }
 }
 
 impl FromRequest for Principal {
@@ -65,24 +94,34 @@ impl FromRequest for Principal {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let validator = match req.app_data::<web::Data<JwtValidator>>() {
+            Some(validator) => validator.clone(),
+            None => {
+                let err = ApiError::internal("no JwtValidator registered on the app");
+                return Box::pin(std::future::ready(Err(err.into())));
+            }
+        };
+        // A token seen before is answered here, without copying it or waiting.
+        let token = match bearer(req) {
+            Ok(Some(token)) => match validator.cached(token) {
+                Some(answer) => {
+                    let result = answer
+                        .map(|claims| principal(req, claims))
+                        .map_err(|e| token_refused(e).into());
+                    return Box::pin(std::future::ready(result));
+                }
+                None => token.to_owned(),
+            },
+            Ok(None) => {
+                let err = ApiError::unauthorized("this endpoint needs a bearer token");
+                return Box::pin(std::future::ready(Err(err.into())));
+            }
+            Err(err) => return Box::pin(std::future::ready(Err(err.into()))),
+        };
         let req = req.clone();
         Box::pin(async move {
-            let validator = req
-                .app_data::<web::Data<JwtValidator>>()
-                .ok_or_else(|| ApiError::internal("no JwtValidator registered on the app"))?
-                .clone();
-            let token = bearer_token(&req)?
-                .ok_or_else(|| ApiError::unauthorized("this endpoint needs a bearer token"))?;
-            let claims = validator.verify(&token).await.map_err(|err| match err {
-                JwtError::KeysUnavailable(_) => ApiError::service_unavailable(
-                    "keys_unavailable",
-                    "token signing keys cannot be fetched right now; retry shortly",
-                ),
-                other => ApiError::invalid_token(other.to_string()),
-            })?;
-            req.extensions_mut()
-                .insert(AccessSubject(claims.sub.clone()));
-            Ok(Principal { claims })
+            let claims = validator.verify(&token).await.map_err(token_refused)?;
+            Ok(principal(&req, claims))
         })
     }
 }

@@ -78,11 +78,6 @@ pub async fn request_context(
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     let latency_ms = elapsed * 1000.0;
-    let subject = res
-        .request()
-        .extensions()
-        .get::<AccessSubject>()
-        .map(|s| s.0.clone());
     let request = res.request();
     metrics.observe(
         request.method(),
@@ -90,6 +85,14 @@ pub async fn request_context(
         status,
         elapsed,
     );
+    // The line's values are made only when it will be written.
+    if !slog::Drain::is_info_enabled(&req_logger) {
+        return Ok(res);
+    }
+    let subject = request
+        .extensions()
+        .get::<AccessSubject>()
+        .map(|s| s.0.clone());
     slog::info!(req_logger, "request";
         "method" => request.method().as_str(),
         "path" => request.path(),

@@ -98,20 +98,24 @@ pub fn app(
         .app_data(aweb::Data::new(std::sync::Arc::new(
             utoipa_swagger_ui::Config::new([spec_path.clone()]).query_config_enabled(false),
         )))
+        // A scope matches its prefix as plain text: the `{tail:.*}` expression inside runs
+        // for the docs only (as a resource of the app it ran for every request).
         .service({
             let target = format!("{docs_path}/");
-            aweb::resource(docs_path.clone()).route(aweb::get().to(move || {
-                let target = target.clone();
-                async move {
-                    HttpResponse::PermanentRedirect()
-                        .insert_header(("Location", target))
-                        .finish()
-                }
-            }))
+            aweb::scope(&docs_path)
+                .route(
+                    "",
+                    aweb::get().to(move || {
+                        let target = target.clone();
+                        async move {
+                            HttpResponse::PermanentRedirect()
+                                .insert_header(("Location", target))
+                                .finish()
+                        }
+                    }),
+                )
+                .service(aweb::resource("/{tail:.*}").route(aweb::get().to(docs_file)))
         })
-        .service(
-            aweb::resource(format!("{docs_path}/{{tail:.*}}")).route(aweb::get().to(docs_file)),
-        )
         .app_data(aweb::Data::new(served_spec.clone()))
         .service(aweb::resource(spec_path).route(aweb::get().to(spec_file)))
         .default_service(aweb::to(not_found))

@@ -153,6 +153,9 @@ pub fn establish_postgres(url: &str) -> diesel::ConnectionResult<PgConnection> {
 
 pub use peermesh_common::config::DEFAULT_SQLITE_MMAP_BYTES;
 
+mod time;
+pub use time::DbTime;
+
 /// Opens connections of the backend the URL named.
 pub struct ConnectionManager {
     target: DbTarget,

@@ -28,7 +28,9 @@ pub struct Item {
     pub source_filename: Option<String>,
     pub source_sha256: Option<String>,
     pub version: i64,
+    #[diesel(deserialize_as = peermesh_db::DbTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = peermesh_db::DbTime)]
     pub updated_at: NaiveDateTime,
 }
 
