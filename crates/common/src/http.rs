@@ -110,3 +110,57 @@ mod tests {
         assert_eq!(f, "body");
     }
 }
+
+thread_local! {
+    /// The size of the last JSON answer this thread wrote (bounded): the next one's
+    /// buffer starts there instead of at 128 bytes doubled a few times over.
+    static LAST_JSON_SIZE: std::cell::Cell<usize> = const { std::cell::Cell::new(1024) };
+}
+
+/// Finishes `builder` with `value` as a JSON body, written by sonic-rs into a buffer
+/// sized like the thread's previous answer (a 2 KB item was five reallocations of a
+/// growing one).
+pub fn json_response<T: serde::Serialize>(
+    builder: &mut actix_web::HttpResponseBuilder,
+    value: &T,
+) -> actix_web::HttpResponse {
+    let mut buf = Vec::with_capacity(LAST_JSON_SIZE.get());
+    match sonic_rs::to_writer(&mut buf, value) {
+        Ok(()) => {
+            LAST_JSON_SIZE.set((buf.len() + 64).clamp(256, 64 * 1024));
+            builder
+                .insert_header((
+                    actix_web::http::header::CONTENT_TYPE,
+                    actix_web::http::header::HeaderValue::from_static("application/json"),
+                ))
+                .body(buf)
+        }
+        Err(e) => actix_web::ResponseError::error_response(&ApiError::internal(e)),
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use actix_web::body::MessageBody;
+
+    /// The answers carry what serde_json would write, byte for byte, for every string
+    /// that needs escaping, numbers and nested values.
+    #[test]
+    fn json_answers_match_serde_json() {
+        let value = serde_json::json!({
+            "body": "plain \"quoted\" back\\slash\n\t\r\u{1}\u{1f} é € 😀 \u{2028}",
+            "size": 1_711,
+            "score": -2.5,
+            "tags": ["a", "b"],
+            "source": null,
+            "metadata": {"nested": [1, true, {"x": "y"}]},
+        });
+        let resp = super::json_response(&mut actix_web::HttpResponse::Ok(), &value);
+        assert_eq!(
+            resp.headers().get("content-type").unwrap(),
+            "application/json"
+        );
+        let body = resp.into_body().try_into_bytes().unwrap();
+        assert_eq!(body, serde_json::to_vec(&value).unwrap());
+    }
+}

@@ -199,7 +199,7 @@ impl<T: Serialize, const STATUS: u16> Responder for Tagged<T, STATUS> {
         if let Some(location) = &self.location {
             resp.insert_header((header::LOCATION, location.as_str()));
         }
-        resp.json(&self.body)
+        peermesh_common::http::json_response(&mut resp, &self.body)
     }
 }
 
