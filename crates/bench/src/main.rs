@@ -195,17 +195,21 @@ async fn bench_me(http: reqwest::Client, base: String, secs: u64, conc: usize, l
     run
 }
 
+/// Client `i` signs in to account `i`: one person signs in once at a time, and the
+/// throttle counts an attempt in flight until it succeeds (16 parallel logins to one
+/// account from one address are answered 429 past the fifth, by design).
 fn login_step(
     http: reqwest::Client,
     base: &str,
-    email: String,
+    emails: Arc<Vec<String>>,
 ) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
        + Send
        + Sync
        + 'static {
     let url = format!("{base}/api/v1/auth/login");
-    move |_| {
-        let (http, url, email) = (http.clone(), url.clone(), email.clone());
+    move |client| {
+        let (http, url) = (http.clone(), url.clone());
+        let email = emails[client % emails.len()].clone();
         Box::pin(async move {
             match http
                 .post(&url)
@@ -223,8 +227,12 @@ fn login_step(
 /// Logins alone (the rate to hold against raw argon2id), then logins saturating the
 /// machine while a light GET /me load measures what that does to other routes.
 async fn bench_login(http: reqwest::Client, base: String, secs: u64, conc: usize) {
-    let user = register(&http, &base, "login").await;
-    let email = user["email"].as_str().unwrap().to_owned();
+    let mut emails = Vec::new();
+    for _ in 0..conc {
+        let user = register(&http, &base, "login").await;
+        emails.push(user["email"].as_str().unwrap().to_owned());
+    }
+    let emails = Arc::new(emails);
     let mut alone = bench_me(
         http.clone(),
         base.clone(),
@@ -233,12 +241,12 @@ async fn bench_login(http: reqwest::Client, base: String, secs: u64, conc: usize
         "GET /me alone (2 clients)",
     )
     .await;
-    let mut logins = drive(secs, conc, login_step(http.clone(), &base, email.clone())).await;
+    let mut logins = drive(secs, conc, login_step(http.clone(), &base, emails.clone())).await;
     logins.report(&format!("POST /login alone ({conc} clients)"));
     let background = tokio::spawn(drive(
         secs + 1,
         conc,
-        login_step(http.clone(), &base, email),
+        login_step(http.clone(), &base, emails),
     ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut during = bench_me(http, base, secs, 2, "GET /me during logins (2 clients)").await;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use peermesh_common::FieldError;
 
@@ -70,13 +70,11 @@ pub struct Hasher {
     dummy_hash: Arc<str>,
 }
 
+/// A hashing thread that has had no work this long gives its argon2 memory back.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Hasher {
     pub fn new(concurrency: usize) -> Result<Self, String> {
-        let salt = SaltString::generate(&mut OsRng);
-        let dummy = argon2()
-            .hash_password(b"not-a-real-password-0000", &salt)
-            .map_err(|e| format!("argon2 self-test: {e}"))?
-            .to_string();
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
         let queue = Arc::new(std::sync::Mutex::new(queue));
         for i in 0..concurrency.max(1) {
@@ -87,17 +85,30 @@ impl Hasher {
                     lower_priority();
                     loop {
                         let job = match queue.lock() {
-                            Ok(rx) => rx.recv(),
+                            Ok(rx) => rx.recv_timeout(IDLE_RELEASE),
                             Err(_) => return,
                         };
                         match job {
                             Ok(job) => job(),
-                            Err(_) => return,
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => release_memory(),
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 })
                 .map_err(|e| format!("starting hashing threads: {e}"))?;
         }
+        // The dummy hash is made like every other one, on a hashing thread: a 19 MiB
+        // buffer allocated and freed here would have raised glibc's mmap threshold
+        // past it, and every later buffer would stay in the heap after being freed.
+        let (tx, rx) = std::sync::mpsc::channel();
+        jobs.try_send(Box::new(move || {
+            let _ = tx.send(hash_phc(b"not-a-real-password-0000"));
+        }))
+        .map_err(|e| format!("argon2 self-test: {e}"))?;
+        let dummy = rx
+            .recv()
+            .map_err(|e| format!("argon2 self-test: {e}"))?
+            .map_err(|e| format!("argon2 self-test: {e}"))?;
         Ok(Self {
             jobs,
             dummy_hash: dummy.into(),
@@ -141,6 +152,12 @@ thread_local! {
     /// thousands of page faults (and TLB shootdowns that stalled the other cores), and
     /// glibc kept what every sign-up had freed (auth held ~370 MiB after 40 of them).
     static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Gives this thread's argon2 memory back (it is mapped on its own, so the system
+/// gets it at once).
+fn release_memory() {
+    BLOCKS.with(|cell| *cell.borrow_mut() = Vec::new());
 }
 
 /// Runs argon2id with `params` in this thread's memory.
@@ -224,6 +241,7 @@ fn verify_phc(password: &[u8], phc: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher as _;
 
     #[test]
     fn length_is_counted_in_characters() {
