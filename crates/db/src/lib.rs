@@ -4,7 +4,7 @@
 //! blocking diesel code off the async threads.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
@@ -169,32 +169,123 @@ pub struct ConnectionManager {
     sqlite_mmap_bytes: u64,
 }
 
+/// A connection of the pool, with what the pool must know of it.
+pub struct Pooled {
+    conn: DbConnection,
+    /// A statement found the server gone: the pool drops the connection instead of
+    /// lending it again.
+    lost: bool,
+    /// When its last work ended. A PostgreSQL connection idle longer than
+    /// [`IDLE_CHECK`] is asked `SELECT 1` before it is lent: the server may have
+    /// closed it meanwhile (a restart, an idle timeout).
+    last_used: Instant,
+}
+
+/// How long a PostgreSQL connection may sit idle and still be lent unchecked. Checking
+/// every loan cost a round trip and a statement on the server per request; under load
+/// connections are never idle this long, and one that dies in use is dropped after
+/// the statement that found it dead (see [`Pooled::settle`]).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+impl Pooled {
+    /// Whether the connection must be checked before it is lent.
+    fn needs_check(&self) -> bool {
+        matches!(self.conn, DbConnection::Pg(_)) && self.last_used.elapsed() > IDLE_CHECK
+    }
+
+    /// Notes how a piece of work on the connection ended.
+    fn settle<T>(&mut self, result: &Result<T, DbError>) {
+        use diesel::result::{DatabaseErrorKind, Error};
+        if let Err(DbError::Query(Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ))) = result
+        {
+            self.lost = true;
+        }
+        self.last_used = Instant::now();
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = DbError;
 
-    fn connect(&self) -> Result<DbConnection, DbError> {
-        match &self.target {
+    fn connect(&self) -> Result<Pooled, DbError> {
+        let conn = match &self.target {
             DbTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(|e| DbError::Connect(e.to_string()))?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
                 conn.batch_execute(&format!("PRAGMA mmap_size = {};", self.sqlite_mmap_bytes))?;
-                Ok(DbConnection::Sqlite(conn))
+                DbConnection::Sqlite(conn)
             }
             DbTarget::Postgres(url) => establish_postgres(url)
                 .map(DbConnection::Pg)
-                .map_err(|e| DbError::Connect(e.to_string())),
+                .map_err(|e| DbError::Connect(e.to_string()))?,
+        };
+        Ok(Pooled {
+            conn,
+            lost: false,
+            last_used: Instant::now(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), DbError> {
+        conn.conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        // Also one left inside a transaction that could not be closed.
+        conn.lost
+            || <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+                &mut conn.conn,
+            )
+    }
+}
+
+/// A connection from `pool`, checked first if it sat idle (see [`IDLE_CHECK`]); one
+/// that fails the check is dropped and the next one tried.
+fn checkout(pool: &DbPool) -> Result<PooledConn, DbError> {
+    for _ in 0..pool.max_size() {
+        let mut conn = pool.get()?;
+        if !conn.needs_check() {
+            return Ok(conn);
         }
+        let checked = conn.conn.batch_execute("SELECT 1").map_err(DbError::from);
+        conn.settle(&checked);
+        if checked.is_ok() {
+            return Ok(conn);
+        }
+        conn.lost = true;
     }
+    // Every pooled connection was dead: this one is new.
+    Ok(pool.get()?)
+}
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
-        conn.batch_execute("SELECT 1").map_err(DbError::from)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
-    }
+/// Runs `f` on a connection from `pool` and notes how it ended.
+fn run_on<T>(
+    pool: &DbPool,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut conn = checkout(pool)?;
+    let result = f(&mut conn);
+    conn.settle(&result);
+    result
 }
 
 /// The PostgreSQL advisory lock that migrations are applied under (per database).
@@ -276,10 +367,9 @@ impl Db {
         };
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
-            // A `SELECT 1` before every use: worth a round trip where a server can drop
-            // the connection, pointless on a file opened by this process (and a
-            // statement to prepare per query).
-            .test_on_check_out(backend == Backend::Postgres)
+            // Not before every use: only connections that sat idle are checked (see
+            // `checkout`), and a SQLite file opened by this process never goes away.
+            .test_on_check_out(false)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .idle_timeout(Some(Duration::from_secs(300)))
@@ -377,12 +467,12 @@ impl Db {
     /// on SQLite behind the write lock of one transaction — and then find nothing
     /// pending.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = checkout(&self.pool)?;
         let migrations = self.migrations;
         let names = |v: Vec<diesel::migration::MigrationVersion<'_>>| -> Vec<String> {
             v.iter().map(|m| m.to_string()).collect()
         };
-        match &mut *conn {
+        match &mut **conn {
             DbConnection::Sqlite(c) => c.immediate_transaction(|c| {
                 c.run_pending_migrations(Source(&migrations.sqlite))
                     .map(names)
@@ -422,8 +512,7 @@ impl Db {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut conn = pool.get()?;
-            f(&mut conn)
+            run_on(&pool, f)
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
@@ -445,7 +534,9 @@ impl Db {
         if self.backend == Backend::Sqlite {
             if let Ok(_permit) = self.permits.try_acquire() {
                 if let Some(mut conn) = self.pool.try_get() {
-                    return f(&mut conn);
+                    let result = f(&mut conn);
+                    conn.settle(&result);
+                    return result;
                 }
             }
         }

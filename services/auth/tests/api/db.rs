@@ -214,3 +214,79 @@ async fn processes_starting_at_once_migrate_once() {
         "each migration applied once: {applied:?}"
     );
 }
+
+/// PostgreSQL drops every connection (a restart, an administrator): a pooled
+/// connection in use fails at most the statement that finds it dead and is then
+/// replaced, and one that sat idle is checked before it is lent, so it fails nothing.
+/// (A SQLite file cannot go away under the process.)
+#[actix_web::test]
+async fn connections_the_server_dropped_are_replaced() {
+    let test_db = TestDb::new("auth");
+    if test_db.backend() != peermesh_test_support::TestBackend::Postgres {
+        return;
+    }
+    const POOL: u32 = 3;
+    let db = Db::connect(test_db.url(), POOL, &peermesh_auth::MIGRATIONS).unwrap();
+    let ping = |db: &Db| {
+        let db = db.clone();
+        async move {
+            db.run(|c| {
+                diesel::connection::SimpleConnection::batch_execute(c, "SELECT pg_sleep(0.05)")
+                    .map_err(DbError::from)
+            })
+            .await
+        }
+    };
+    let fill_pool = || async {
+        let all = futures_util::future::join_all((0..POOL).map(|_| ping(&db))).await;
+        assert!(all.iter().all(Result::is_ok), "{all:?}");
+    };
+    let database = test_db.url().rsplit('/').next().unwrap().to_owned();
+    let drop_all = || {
+        let mut admin =
+            peermesh_db::establish_postgres(&peermesh_test_support::db::postgres_admin_url())
+                .unwrap();
+        diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        ))
+        .execute(&mut admin)
+        .unwrap();
+        // Termination is asynchronous: wait until the backends are gone.
+        for _ in 0..250 {
+            let left: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                &format!("(SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}')"),
+            ))
+            .get_result(&mut admin)
+            .unwrap();
+            if left == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("the backends of {database} did not go away");
+    };
+
+    // Dropped while in use (no idle time): each dead connection fails one statement.
+    fill_pool().await;
+    drop_all();
+    let mut outcomes = Vec::new();
+    for _ in 0..10 {
+        outcomes.push(ping(&db).await.is_ok());
+    }
+    let failed = outcomes.iter().filter(|ok| !**ok).count();
+    assert!(failed <= POOL as usize, "{failed} failures: {outcomes:?}");
+    assert!(
+        outcomes[POOL as usize..].iter().all(|ok| *ok),
+        "{outcomes:?}"
+    );
+
+    // Dropped while idle: checked before being lent, so no statement fails.
+    fill_pool().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    drop_all();
+    for i in 0..10 {
+        ping(&db)
+            .await
+            .unwrap_or_else(|e| panic!("statement {i} after idle: {e}"));
+    }
+}
