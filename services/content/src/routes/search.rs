@@ -200,11 +200,11 @@ pub async fn put_embeddings(
             {
                 return Ok(Err(EmbedError::Chunk(i, count)));
             }
-            match embeddings::model_dims(conn, &owner, &model)? {
-                Some(fixed) if fixed as usize != dims => return Ok(Err(EmbedError::Dims(fixed))),
-                _ => {}
+            let fixed = embeddings::claim_model(conn, &owner, &model, dims as i32)?;
+            if fixed as usize != dims {
+                return Ok(Err(EmbedError::Dims(fixed)));
             }
-            embeddings::replace(conn, &owner, &id, &model, dims as i32, &unit)?;
+            embeddings::replace(conn, &owner, &id, &model, &unit)?;
             Ok(Ok(()))
         })
         .await?;

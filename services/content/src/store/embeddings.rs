@@ -33,43 +33,51 @@ pub fn models(conn: &mut DbConnection, owner: &str) -> Result<Vec<(String, i32)>
         .load(conn)?)
 }
 
-/// Registers the model's dimensions on first use; bumps its generation.
-fn touch_model(
+/// The model's dimensions for this owner, registering `dims` if it has none yet. Two
+/// first writers of a model at once on PostgreSQL both found no row and both inserted
+/// it, and one failed; now the second waits for the first's row and reads it.
+pub fn claim_model(
     conn: &mut DbConnection,
     owner: &str,
     model: &str,
     dims: i32,
-) -> Result<(), DbError> {
-    let bumped = diesel::update(
+) -> Result<i32, DbError> {
+    let row = (
+        embedding_models::owner_id.eq(owner.to_owned()),
+        embedding_models::model.eq(model.to_owned()),
+        embedding_models::dims.eq(dims),
+        embedding_models::generation.eq(0i64),
+    );
+    peermesh_db::on_backend!(conn, |c| diesel::insert_into(embedding_models::table)
+        .values(row)
+        .on_conflict((embedding_models::owner_id, embedding_models::model))
+        .do_nothing()
+        .execute(c))?;
+    Ok(model_dims(conn, owner, model)?.unwrap_or(dims))
+}
+
+/// Bumps the model's generation (its vectors changed); see [`claim_model`].
+fn touch_model(conn: &mut DbConnection, owner: &str, model: &str) -> Result<(), DbError> {
+    diesel::update(
         embedding_models::table
             .filter(embedding_models::owner_id.eq(owner.to_owned()))
             .filter(embedding_models::model.eq(model.to_owned())),
     )
     .set(embedding_models::generation.eq(embedding_models::generation + 1))
     .execute(conn)?;
-    if bumped == 0 {
-        diesel::insert_into(embedding_models::table)
-            .values((
-                embedding_models::owner_id.eq(owner.to_owned()),
-                embedding_models::model.eq(model.to_owned()),
-                embedding_models::dims.eq(dims),
-                embedding_models::generation.eq(1i64),
-            ))
-            .execute(conn)?;
-    }
     Ok(())
 }
 
-/// Replaces the item's vectors of `model` with `vectors` (chunk, unit vector).
+/// Replaces the item's vectors of `model` (claimed first, see [`claim_model`]) with
+/// `vectors` (chunk, unit vector).
 pub fn replace(
     conn: &mut DbConnection,
     owner: &str,
     item_id: &str,
     model: &str,
-    dims: i32,
     vectors: &[(i32, Vec<f32>)],
 ) -> Result<(), DbError> {
-    touch_model(conn, owner, model, dims)?;
+    touch_model(conn, owner, model)?;
     diesel::delete(
         content_embeddings::table
             .filter(content_embeddings::item_id.eq(item_id.to_owned()))

@@ -489,3 +489,42 @@ async fn replicas_on_one_database_never_serve_stale_vectors() {
     assert_eq!(similar(&cached).await, vec![a.clone()]);
     assert_eq!(similar(&uncached).await, vec![a]);
 }
+
+/// The first vectors of a model, sent for many items at once: every one is stored.
+/// (On PostgreSQL the first writers all found the model unregistered, all registered
+/// it, and all but one failed.)
+#[actix_web::test]
+async fn a_new_model_written_in_parallel_registers_once() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let t = &alice.access_token;
+    let mut items = Vec::new();
+    for i in 0..12 {
+        items.push(id(&env.create(t, item(&format!("Item {i}"), "x")).await));
+    }
+    let puts = items.iter().enumerate().map(|(i, item)| {
+        env.call(
+            Method::PUT,
+            format!("/api/v1/content/{item}/embeddings"),
+            t,
+            Some(json!({"model": "burst", "vectors": [{"chunk": 0, "vector": [1.0, i as f32]}]})),
+        )
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(puts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(statuses, vec![204; items.len()]);
+    let similar: Value = env
+        .post(
+            "/api/v1/content/search/similar",
+            t,
+            json!({"vector": [1.0, 0.0], "k": 20, "model": "burst"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&similar).len(), items.len(), "{similar}");
+}
