@@ -79,14 +79,22 @@ impl DbError {
     }
 }
 
-/// Unexpected database failures are 500s (logged, never shown); an exhausted pool is
-/// a 503 so clients and the gateway can retry.
+/// Unexpected database failures are 500s (logged, never shown); an exhausted pool or
+/// a connection the server dropped (a restart) is a 503 so clients can retry.
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
         match err {
             DbError::Pool(_) | DbError::Busy => ApiError::service_unavailable(
                 "database_busy",
                 "the database is busy; retry shortly",
+            ),
+            DbError::Query(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => ApiError::service_unavailable(
+                "database_unavailable",
+                "the database connection was lost; retry shortly",
             ),
             DbError::Query(diesel::result::Error::NotFound) => {
                 ApiError::not_found("no such resource")
