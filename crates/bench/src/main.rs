@@ -444,6 +444,11 @@ fn vector(rng: &mut Rng, dims: usize) -> Vec<f32> {
     (0..dims).map(|_| rng.unit()).collect()
 }
 
+/// An authenticated GET of `url` answered 200 with its whole body.
+async fn get_ok(http: &reqwest::Client, url: String, token: &str) -> bool {
+    ok(http.get(url).bearer_auth(token).send().await, 200).await
+}
+
 async fn ok(resp: Result<reqwest::Response, reqwest::Error>, want: u16) -> bool {
     match resp {
         Ok(r) => r.status() == want && r.bytes().await.is_ok(),
@@ -475,14 +480,7 @@ fn get_item(
         let (http, token, ids, base) = (http.clone(), token.clone(), ids.clone(), base.clone());
         Box::pin(async move {
             let i = (worker * 7919 + rand_suffix() as usize) % ids.len();
-            ok(
-                http.get(format!("{base}/api/v1/content/{}", ids[i]))
-                    .bearer_auth(&*token)
-                    .send()
-                    .await,
-                200,
-            )
-            .await
+            get_ok(&http, format!("{base}/api/v1/content/{}", ids[i]), &token).await
         })
     }
 }
@@ -694,14 +692,7 @@ async fn bench_content(
             async move {
                 let mut rng = Rng(rand_suffix() as u64 | 1);
                 let word = &words[20 + rng.below(200)];
-                ok(
-                    http.get(format!("{base}/search?q={word}&limit=20"))
-                        .bearer_auth(&*token)
-                        .send()
-                        .await,
-                    200,
-                )
-                .await
+                get_ok(&http, format!("{base}/search?q={word}&limit=20"), &token).await
             }
         })
         .await;
@@ -715,14 +706,7 @@ async fn bench_content(
         let (http, token, ids, base) = (h.clone(), t.clone(), i2.clone(), c.clone());
         async move {
             let i = rand_suffix() as usize % linked;
-            ok(
-                http.get(format!("{base}/{}/graph?depth=3", ids[i]))
-                    .bearer_auth(&*token)
-                    .send()
-                    .await,
-                200,
-            )
-            .await
+            get_ok(&http, format!("{base}/{}/graph?depth=3", ids[i]), &token).await
         }
     })
     .await;

@@ -258,21 +258,25 @@ impl JwtValidator {
     /// The answer for a token verified before (its claims, or `Expired` once they
     /// have lapsed), without waiting on anything; `None` when it must be verified.
     pub fn cached(&self, token: &str) -> Option<Result<Arc<Claims>, JwtError>> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let claims = self.inner.cache.get(&digest)?;
+        self.cached_digest(&Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// [`Self::cached`] by the token's SHA-256, the cache's key.
+    fn cached_digest(&self, digest: &[u8; 32]) -> Option<Result<Arc<Claims>, JwtError>> {
+        let claims = self.inner.cache.get(digest)?;
         if claims.exp + self.inner.settings.leeway_secs as i64 > chrono::Utc::now().timestamp() {
             return Some(Ok(claims));
         }
-        self.inner.cache.invalidate(&digest);
+        self.inner.cache.invalidate(digest);
         Some(Err(JwtError::Expired))
     }
 
     /// Verifies an access token and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, JwtError> {
-        if let Some(answer) = self.cached(token) {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(answer) = self.cached_digest(&digest) {
             return answer;
         }
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
 
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
         if header.alg != self.inner.algorithm {

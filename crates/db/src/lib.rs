@@ -67,6 +67,19 @@ impl DbError {
         matches!(self, DbError::Query(diesel::result::Error::NotFound))
     }
 
+    /// The connection is gone (the server closed it, or it cannot be written to): the
+    /// statement may succeed on another one.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                    | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                _
+            ))
+        )
+    }
+
     /// A unique constraint was violated (e.g. an email already taken).
     pub fn is_unique_violation(&self) -> bool {
         matches!(
@@ -83,16 +96,12 @@ impl DbError {
 /// a connection the server dropped (a restart) is a 503 so clients can retry.
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
         match err {
             DbError::Pool(_) | DbError::Busy => ApiError::service_unavailable(
                 "database_busy",
                 "the database is busy; retry shortly",
             ),
-            DbError::Query(Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            )) => ApiError::service_unavailable(
+            lost if lost.is_connection_lost() => ApiError::service_unavailable(
                 "database_unavailable",
                 "the database connection was lost; retry shortly",
             ),
@@ -203,12 +212,7 @@ impl Pooled {
 
     /// Notes how a piece of work on the connection ended.
     fn settle<T>(&mut self, result: &Result<T, DbError>) {
-        use diesel::result::{DatabaseErrorKind, Error};
-        if let Err(DbError::Query(Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _,
-        ))) = result
-        {
+        if result.as_ref().is_err_and(DbError::is_connection_lost) {
             self.lost = true;
         }
         self.last_used = Instant::now();
@@ -274,9 +278,8 @@ fn checkout(pool: &DbPool) -> Result<PooledConn, DbError> {
         if !conn.needs_check() {
             return Ok(conn);
         }
-        let checked = conn.conn.batch_execute("SELECT 1").map_err(DbError::from);
-        conn.settle(&checked);
-        if checked.is_ok() {
+        if conn.conn.batch_execute("SELECT 1").is_ok() {
+            conn.last_used = Instant::now();
             return Ok(conn);
         }
         conn.lost = true;

@@ -224,11 +224,11 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-fn created(item: &Item) -> Tagged<ItemOut, 201> {
+fn created(item: Item) -> Tagged<ItemOut, 201> {
     Tagged {
-        body: ItemOut::from(item.clone()),
         etag: Some(etag(item.version)),
         location: Some(format!("{PREFIX}/{}", item.id)),
+        body: ItemOut::from(item),
     }
 }
 
@@ -369,7 +369,7 @@ pub async fn create(
         .read(move |conn| store::get(conn, Some(&owner), &id))
         .await?
         .ok_or_else(not_found)?;
-    Ok(CreatedItem::Full(Box::new(created(&item))))
+    Ok(CreatedItem::Full(Box::new(created(item))))
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]
