@@ -28,6 +28,24 @@ pub struct AccessSubject(pub String);
 #[derive(Clone)]
 pub struct RequestLogger(pub Logger);
 
+/// One answer as the API contract sees it: the route that took the request (its
+/// pattern, e.g. `/api/v1/content/{id}`), the status and the response headers.
+pub struct Observed<'a> {
+    pub method: &'a str,
+    pub pattern: &'a str,
+    pub status: u16,
+    pub headers: &'a header::HeaderMap,
+}
+
+static RESPONSE_TAP: std::sync::OnceLock<fn(&Observed)> = std::sync::OnceLock::new();
+
+/// Hands every routed answer of this process to `tap` (the test suites use it to hold
+/// the OpenAPI documents to what the services really send). Only the first call counts;
+/// without one the cost is a single load per request.
+pub fn tap_responses(tap: fn(&Observed)) {
+    let _ = RESPONSE_TAP.set(tap);
+}
+
 /// An incoming id is kept when it is 1..=128 visible, unambiguous characters.
 pub fn is_valid_request_id(id: &str) -> bool {
     !id.is_empty()
@@ -74,17 +92,28 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    // An answer without a body has no type (paperclip's `NoContent` sets one).
+    if matches!(
+        res.status(),
+        StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+    ) {
+        res.headers_mut().remove(header::CONTENT_TYPE);
+    }
 
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     let latency_ms = elapsed * 1000.0;
     let request = res.request();
-    metrics.observe(
-        request.method(),
-        request.match_pattern().as_deref(),
-        status,
-        elapsed,
-    );
+    let pattern = request.match_pattern();
+    metrics.observe(request.method(), pattern.as_deref(), status, elapsed);
+    if let (Some(tap), Some(pattern)) = (RESPONSE_TAP.get(), pattern.as_deref()) {
+        tap(&Observed {
+            method: request.method().as_str(),
+            pattern,
+            status,
+            headers: res.headers(),
+        });
+    }
     // The line's values are made only when it will be written.
     if !slog::Drain::is_info_enabled(&req_logger) {
         return Ok(res);

@@ -32,6 +32,8 @@ pub struct AppContext {
     pub readiness: Readiness,
     pub metrics: Metrics,
     pub json_limit: usize,
+    /// What the OpenAPI document says beyond the handlers' signatures.
+    pub contract: &'static crate::openapi::Contract,
 }
 
 /// Swagger UI (5.x, from `utoipa-swagger-ui`) for the service's own spec only: the
@@ -72,6 +74,7 @@ pub fn app(
 > {
     let logger = ctx.logger.clone();
     let recorder = ctx.metrics.clone();
+    let (prefix, contract) = (ctx.prefix, ctx.contract);
     let spec_path = format!("{}/openapi.json", ctx.prefix);
     let docs_path = format!("{}/docs", ctx.prefix);
     let served_spec = std::sync::Arc::new(std::sync::OnceLock::new());
@@ -130,7 +133,7 @@ pub fn app(
         )
         // Every route is registered by now, so the document is complete.
         .with_raw_json_spec_v3(move |app, mut spec| {
-            crate::openapi::mark_response_optionals_nullable(&mut spec);
+            crate::openapi::finish(&mut spec, prefix, contract);
             let _ = served_spec.set(spec);
             app
         })
@@ -284,21 +287,59 @@ impl Application {
 
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The whole of a service's `main`: read settings, start JSON logging, build, serve
-/// until SIGTERM/SIGINT. Exits non-zero, with the reason logged, when start-up fails.
-pub fn main<T, L, B, Fut>(service: &'static str, load: L, build: B) -> std::process::ExitCode
+/// The commands every service binary takes; without one it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum BasicCommand {
+    /// Run the service (what the binary does without a command).
+    Serve,
+    /// Apply the database migrations that are missing, print them, and exit (start-up
+    /// applies them too unless <PREFIX>RUN_MIGRATIONS=false).
+    Migrate,
+    /// Exit 0 when the service on this machine answers `GET /health` within 3 s (for
+    /// container health checks in images without curl or a shell).
+    Healthcheck,
+}
+
+/// Runs a service binary's basic `command` (`None` serves): loads the settings with
+/// `load`, then serves what `build` makes, applies migrations with `migrate`, or
+/// checks health.
+pub fn main<T, L, B, Fut, M>(
+    service: &'static str,
+    command: Option<BasicCommand>,
+    load: L,
+    build: B,
+    migrate: M,
+) -> std::process::ExitCode
 where
     L: FnOnce() -> Result<T, StartupError>,
     T: HasServerSettings,
     B: FnOnce(T, Logger) -> Fut,
     Fut: std::future::Future<Output = Result<Application, StartupError>>,
+    M: FnOnce(&T) -> Result<Vec<String>, String>,
 {
     let settings = match load() {
         Ok(s) => s,
         Err(err) => return fail(service, None, &err.to_string()),
     };
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck(&settings);
+    match command.unwrap_or(BasicCommand::Serve) {
+        BasicCommand::Healthcheck => return healthcheck(&settings),
+        BasicCommand::Migrate => {
+            return match migrate(&settings) {
+                Ok(applied) if applied.is_empty() => {
+                    println!("{service}: the database is up to date");
+                    std::process::ExitCode::SUCCESS
+                }
+                Ok(applied) => {
+                    println!("{service}: applied {}", applied.join(", "));
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("{service}: migrations failed: {err}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+        BasicCommand::Serve => {}
     }
     let level = settings.server().log_level.clone();
     let (logger, _guard) = match crate::logging::init(service, level.as_deref()) {
@@ -315,6 +356,23 @@ where
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => fail(service, Some(&logger), &err.to_string()),
+    }
+}
+
+/// Prints what an operator's command answered (its text on stdout, or why it failed
+/// on stderr) and gives the exit code.
+pub fn print_outcome(outcome: Result<String, String>) -> std::process::ExitCode {
+    match outcome {
+        Ok(out) => {
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

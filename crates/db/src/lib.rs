@@ -620,6 +620,16 @@ where
     }
 }
 
+/// `<binary> migrate`: connects with one connection and applies what is missing.
+pub fn migrate_only(
+    settings: &peermesh_common::config::ServerSettings,
+    default_url: &str,
+    migrations: &'static Migrations,
+) -> Result<Vec<String>, DbError> {
+    let url = settings.database_url_or(default_url);
+    Db::connect_with(&url, 1, settings.sqlite_mmap_bytes, migrations)?.migrate()
+}
+
 /// Opens a service's database from its settings and applies its migrations unless
 /// they are switched off (`<PREFIX>RUN_MIGRATIONS=false`). With
 /// `<PREFIX>SQLITE_SINGLE_INSTANCE=true`, the process must be the only one of each of

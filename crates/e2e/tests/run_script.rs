@@ -77,6 +77,21 @@ async fn scripts_run_on_another_gateway_port_signs_in_with_google() {
     assert_eq!(signed_in.tokens["user"]["email"], email);
     assert_eq!(signed_in.tokens["user"]["identities"], json!(["google"]));
 
+    // The README's curl quick start, as a reader pastes it, against the same stack.
+    let quickstart = run_readme_quickstart(&format!("{public}/api/v1"), dirs.path());
+    for expected in [
+        "\"user\": \"ada@example.com\"",
+        "\"status\": \"succeeded\"",
+        "\"title\": \"Knowledge graphs\"",
+        "\"title\": \"Graph notes\"",
+        "\"relation\": \"cites\"",
+    ] {
+        assert!(
+            quickstart.contains(expected),
+            "{expected} not in:\n{quickstart}"
+        );
+    }
+
     // SIGTERM stops the script and everything it started.
     let term = Command::new("kill")
         .args(["-TERM", &run.id().to_string()])
@@ -89,4 +104,29 @@ async fn scripts_run_on_another_gateway_port_signs_in_with_google() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(reqwest::get(format!("{public}/health")).await.is_err());
+}
+
+/// Runs the shell block under `<!-- quickstart -->` in README.md with `API` set, in
+/// `dir`, and returns what it printed; panics with its output when a step fails.
+fn run_readme_quickstart(api: &str, dir: &std::path::Path) -> String {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let block = readme
+        .split_once("<!-- quickstart -->\n```sh\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block)
+        .expect("README.md has a quick start block");
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", block])
+        .env("API", api)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the quick start failed ({}):\n{printed}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed
 }

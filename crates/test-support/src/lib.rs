@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod client;
 pub mod conformance;
+pub mod contract;
 pub mod db;
 pub mod dns;
 pub mod gateway;

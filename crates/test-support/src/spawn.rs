@@ -52,6 +52,7 @@ fn vars(prefix: &str, db: &TestDb, extra: &[(&str, String)]) -> Vec<(String, Str
 }
 
 fn started(app: Application, db: TestDb) -> Spawned {
+    crate::contract::install();
     let port = app.port();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());

@@ -174,3 +174,38 @@ fn ed25519_public(pem: &str) -> Option<[u8; 32]> {
         .ok()
         .map(|k| k.to_bytes())
 }
+
+/// The kinds of signing key `peermesh-auth keys rotate` makes.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyKind {
+    Rsa,
+    Ed25519,
+}
+
+/// A new private key as PKCS#8 PEM (what `scripts/gen-keys` writes with openssl).
+pub fn generate_pem(kind: KeyKind) -> Result<String, String> {
+    use aws_lc_rs::encoding::AsDer;
+    use base64::Engine as _;
+    let failed = |_| "key generation failed".to_owned();
+    let der: Vec<u8> = match kind {
+        KeyKind::Rsa => aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .and_then(|pair| pair.as_der())
+            .map_err(failed)?
+            .as_ref()
+            .to_vec(),
+        KeyKind::Ed25519 => aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .map_err(failed)?
+        .as_ref()
+        .to_vec(),
+    };
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    Ok(pem)
+}

@@ -303,6 +303,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         readiness,
         metrics: registry,
         json_limit: settings.server.json_limit_bytes,
+        contract: &routes::CONTRACT,
     };
     let validator = actix_web::web::Data::new(validator);
     let app = Application::start(

@@ -1,20 +1,26 @@
+use clap::Parser;
+use peermesh_auth::cli::{Cli, Command};
+
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(result) = peermesh_auth::cli::run(&args) {
-        return match result {
-            Ok(out) => {
-                println!("{out}");
-                std::process::ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("{err}");
-                std::process::ExitCode::FAILURE
-            }
-        };
-    }
+    let basic = match Cli::parse().command {
+        Some(Command::Basic(basic)) => Some(basic),
+        Some(command) => {
+            return peermesh_common::server::print_outcome(peermesh_auth::cli::run(command))
+        }
+        None => None,
+    };
     peermesh_common::server::main(
         peermesh_auth::SERVICE,
+        basic,
         peermesh_auth::Settings::from_env,
         peermesh_auth::build,
+        |settings| {
+            peermesh_db::migrate_only(
+                &settings.server,
+                peermesh_auth::DEFAULT_DATABASE_URL,
+                &peermesh_auth::MIGRATIONS,
+            )
+            .map_err(|e| e.to_string())
+        },
     )
 }

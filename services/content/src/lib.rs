@@ -153,6 +153,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             .server
             .json_limit_bytes
             .max(settings.limits.max_body_bytes.saturating_mul(3) + 1024 * 1024),
+        contract: &routes::CONTRACT,
     };
     let state = AppState {
         db,

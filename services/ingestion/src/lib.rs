@@ -2,6 +2,7 @@
 
 pub mod blobs;
 pub mod callbacks;
+pub mod cli;
 pub mod content_client;
 pub mod feeds;
 pub mod fetch;
@@ -323,6 +324,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         readiness,
         metrics: registry,
         json_limit: settings.server.json_limit_bytes,
+        contract: &routes::CONTRACT,
     };
     let routes: fn(&mut paperclip::actix::web::ServiceConfig) = if ingest.runs_api() {
         routes::configure

@@ -15,6 +15,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use paperclip::actix::{web, Apiv2Schema, OperationModifier};
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
+use peermesh_common::openapi::{Contract, Header, Operation};
 use peermesh_common::ApiError;
 use serde::Serialize;
 
@@ -59,6 +60,64 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/oauth/{provider}/callback", web::get().to(oauth::callback))
         .route("/me/identities/{provider}", web::delete().to(oauth::unlink));
 }
+
+/// What the OpenAPI document says beyond the handlers' signatures (statuses, headers,
+/// who may call); the API tests fail on any answer it does not describe.
+pub const CONTRACT: Contract = {
+    use Header::{CacheControl, Location, Pragma, ReferrerPolicy, SetCookie};
+    const NO_STORE: &[Header] = &[CacheControl, Pragma];
+    const TO_PROVIDER: &[Header] = &[Location, CacheControl, ReferrerPolicy, SetCookie];
+    Contract {
+        public: &[
+            "GET /.well-known/jwks.json",
+            "POST /register",
+            "POST /login",
+            "POST /refresh",
+            "POST /verify-email",
+            "POST /password/forgot",
+            "POST /password/reset",
+            "POST /token",
+            "POST /oauth/exchange",
+            "GET /oauth/{provider}/authorize",
+            "GET /oauth/{provider}/callback",
+        ],
+        service_scopes: &[],
+        operations: &[
+            Operation::new("POST /register")
+                .statuses(&[409])
+                .response_headers(&[(201, NO_STORE)]),
+            Operation::new("POST /login")
+                .statuses(&[401, 403])
+                .response_headers(&[(200, NO_STORE)]),
+            Operation::new("POST /refresh")
+                .statuses(&[401])
+                .response_headers(&[(200, NO_STORE)]),
+            Operation::new("POST /oauth/exchange")
+                .statuses(&[401])
+                .response_headers(&[(200, NO_STORE)]),
+            Operation::new("GET /oauth/{provider}/authorize")
+                .response_headers(&[(302, TO_PROVIDER)]),
+            Operation::new("GET /oauth/{provider}/callback")
+                .response_headers(&[(302, TO_PROVIDER)]),
+            Operation::new("POST /token")
+                .statuses(&[400, 401, 415])
+                .response_headers(&[
+                    (200, NO_STORE),
+                    (400, &[CacheControl]),
+                    (401, &[CacheControl]),
+                ])
+                .oauth_errors(),
+            Operation::new("POST /password/forgot").response_headers(&[(202, NO_STORE)]),
+            Operation::new("POST /verify-email/resend")
+                .statuses(&[409])
+                .response_headers(&[(202, NO_STORE)]),
+            Operation::new("POST /clients").response_headers(&[(201, NO_STORE)]),
+            Operation::new("POST /me/password").statuses(&[401]),
+            Operation::new("DELETE /me/identities/{provider}").statuses(&[409]),
+            Operation::new("PATCH /users/{id}").statuses(&[409]),
+        ],
+    }
+};
 
 /// A user as the API shows it.
 #[derive(Debug, Serialize, Apiv2Schema)]

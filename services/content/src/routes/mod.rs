@@ -12,6 +12,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use paperclip::actix::{web, Apiv2Schema, OperationModifier};
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
+use peermesh_common::openapi::{Contract, Header, Operation};
 use peermesh_common::ApiError;
 use serde::Serialize;
 
@@ -41,6 +42,60 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/{id}/graph", web::get().to(graph::graph));
 }
+
+/// What the OpenAPI document says beyond the handlers' signatures (statuses, headers,
+/// who may call); the API tests fail on any answer it does not describe.
+pub const CONTRACT: Contract = {
+    use Header::PreferenceApplied;
+    use Header::{ETag, IdempotencyKey, IfMatch, IfNoneMatch, Location, OnBehalfOf, Prefer};
+    Contract {
+        public: &[],
+        service_scopes: &[
+            (
+                crate::caller::SCOPE_WRITE,
+                "Create and change the client's own items",
+            ),
+            (
+                crate::caller::SCOPE_ACT_AS,
+                "Read and write the items of the user named in X-On-Behalf-Of",
+            ),
+        ],
+        operations: &[
+            Operation::new("POST /")
+                .statuses(&[200, 409])
+                .request_headers(&[IdempotencyKey, Prefer, OnBehalfOf])
+                .response_headers(&[
+                    (201, &[Location, ETag, PreferenceApplied]),
+                    (200, &[Location, ETag, PreferenceApplied]),
+                ]),
+            Operation::new("GET /").request_headers(&[OnBehalfOf]),
+            Operation::new("GET /{id}")
+                .statuses(&[304])
+                .request_headers(&[IfNoneMatch, OnBehalfOf])
+                .response_headers(&[(200, &[ETag]), (304, &[ETag])]),
+            Operation::new("PATCH /{id}")
+                .statuses(&[412])
+                .request_headers(&[IfMatch, OnBehalfOf])
+                .response_headers(&[(200, &[ETag]), (412, &[ETag])]),
+            Operation::new("DELETE /{id}")
+                .statuses(&[412])
+                .request_headers(&[IfMatch, OnBehalfOf])
+                .response_headers(&[(412, &[ETag])]),
+            Operation::new("GET /{id}/chunks").request_headers(&[OnBehalfOf]),
+            Operation::new("PUT /{id}/embeddings").request_headers(&[OnBehalfOf]),
+            Operation::new("POST /{id}/links")
+                .statuses(&[409])
+                .request_headers(&[OnBehalfOf])
+                .response_headers(&[(201, &[Location])]),
+            Operation::new("GET /{id}/links").request_headers(&[OnBehalfOf]),
+            Operation::new("DELETE /{id}/links/{link_id}").request_headers(&[OnBehalfOf]),
+            Operation::new("GET /{id}/graph").request_headers(&[OnBehalfOf]),
+            Operation::new("GET /search").request_headers(&[OnBehalfOf]),
+            Operation::new("POST /search/similar").request_headers(&[OnBehalfOf]),
+            Operation::new("GET /tags").request_headers(&[OnBehalfOf]),
+        ],
+    }
+};
 
 pub(crate) fn rfc3339(t: chrono::NaiveDateTime) -> String {
     t.and_utc()

@@ -108,7 +108,7 @@ pub async fn list(
         .run(move |conn| {
             jobs::page(
                 conn,
-                &owner,
+                Some(&owner),
                 status.as_deref(),
                 request.fetch(),
                 request.after.as_deref(),
@@ -161,7 +161,7 @@ pub async fn retry(
             if active >= cap {
                 return Ok(Err(active));
             }
-            jobs::retry(conn, &o, &i).map(Ok)
+            jobs::retry(conn, Some(&o), &i).map(Ok)
         })
         .await?
         .map_err(super::files::too_many_jobs)?;

@@ -7,6 +7,7 @@ pub mod jobs;
 mod urls;
 
 use paperclip::actix::web;
+use peermesh_common::openapi::{Contract, Header, Operation};
 
 /// Registers the service's routes inside its `/api/v1/ingest` scope (health and readiness
 /// come from `peermesh_common::server`).
@@ -23,3 +24,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/jobs/{id}", web::delete().to(jobs::cancel))
         .route("/jobs/{id}/retry", web::post().to(jobs::retry));
 }
+
+/// What the OpenAPI document says beyond the handlers' signatures (statuses, headers,
+/// who may call); the API tests fail on any answer it does not describe.
+pub const CONTRACT: Contract = {
+    use Header::{IdempotencyKey, Location};
+    Contract {
+        public: &[],
+        service_scopes: &[],
+        operations: &[
+            Operation::new("POST /files")
+                .statuses(&[409, 502])
+                .request_headers(&[IdempotencyKey])
+                .response_headers(&[(201, &[Location]), (202, &[Location]), (200, &[Location])]),
+            Operation::new("POST /urls")
+                .statuses(&[409, 502])
+                .request_headers(&[IdempotencyKey])
+                .response_headers(&[(201, &[Location]), (202, &[Location]), (200, &[Location])]),
+            Operation::new("POST /feeds")
+                .statuses(&[409, 502])
+                .response_headers(&[(201, &[Location])]),
+            Operation::new("POST /feeds/{id}/refresh")
+                .statuses(&[409])
+                .response_headers(&[(202, &[Location])]),
+            Operation::new("POST /jobs/{id}/retry").statuses(&[409]),
+            Operation::new("DELETE /jobs/{id}").statuses(&[409]),
+        ],
+    }
+};

@@ -98,20 +98,23 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Option<Job>, DbError> 
         .optional()?)
 }
 
-/// Newest first; `after` is the last id of the previous page.
+/// Newest first; `after` is the last id of the previous page. `owner: None` lists
+/// every owner's jobs (the operators' `jobs list`).
 pub fn page(
     conn: &mut DbConnection,
-    owner: &str,
+    owner: Option<&str>,
     status: Option<&str>,
     limit: i64,
     after: Option<&str>,
 ) -> Result<Vec<Job>, DbError> {
     let mut query = ingest_jobs::table
-        .filter(ingest_jobs::owner_id.eq(owner.to_owned()))
         .select(Job::as_select())
         .order(ingest_jobs::id.desc())
         .limit(limit)
         .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(ingest_jobs::owner_id.eq(owner.to_owned()));
+    }
     if let Some(status) = status {
         query = query.filter(ingest_jobs::status.eq(status.to_owned()));
     }
@@ -341,23 +344,32 @@ pub fn cancel(conn: &mut DbConnection, owner: &str, id: &str) -> Result<bool, Db
     Ok(n > 0)
 }
 
-/// Queues a failed (or cancelled) job again with fresh attempts.
-pub fn retry(conn: &mut DbConnection, owner: &str, id: &str) -> Result<bool, DbError> {
+/// Queues a failed (or cancelled) job again with fresh attempts; `owner: None` for
+/// any owner's job (the operators' `jobs retry`).
+pub fn retry(conn: &mut DbConnection, owner: Option<&str>, id: &str) -> Result<bool, DbError> {
     let now = now();
-    let n = diesel::update(
-        ingest_jobs::table
-            .filter(ingest_jobs::id.eq(id.to_owned()))
-            .filter(ingest_jobs::owner_id.eq(owner.to_owned()))
-            .filter(ingest_jobs::status.eq_any([FAILED, CANCELLED])),
-    )
-    .set((
+    let changes = (
         ingest_jobs::status.eq(QUEUED),
         ingest_jobs::attempts.eq(0),
         ingest_jobs::progress.eq(0.0),
         ingest_jobs::run_after.eq(now),
         ingest_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)?;
+    );
+    let retryable = ingest_jobs::id
+        .eq(id.to_owned())
+        .and(ingest_jobs::status.eq_any([FAILED, CANCELLED]));
+    let n = match owner {
+        Some(owner) => diesel::update(
+            ingest_jobs::table
+                .filter(retryable)
+                .filter(ingest_jobs::owner_id.eq(owner.to_owned())),
+        )
+        .set(changes)
+        .execute(conn)?,
+        None => diesel::update(ingest_jobs::table.filter(retryable))
+            .set(changes)
+            .execute(conn)?,
+    };
     Ok(n > 0)
 }
 
