@@ -154,7 +154,8 @@ fn create_user(
         None => std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?,
     };
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    password::check_new_password("password", &password).map_err(|e| e.message)?;
+    password::check_new_password("password", &password)
+        .map_err(|e| format!("password: {}", e.message))?;
     let db = open_db()?;
     let hash = block_on(async {
         password::Hasher::new(1)?

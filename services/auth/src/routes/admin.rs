@@ -114,7 +114,7 @@ pub async fn create_client(
         return Err(AuthError::Invalid(vec![FieldError::new(
             "scopes",
             format!(
-                "{} is granted only by the operator (AUTH_CLIENTS_FILE or `peermesh-auth create-client`)",
+                "{} is granted only by the operator (AUTH_CLIENTS_FILE or `peermesh-auth clients create`)",
                 super::oauth_token::ACT_AS_SCOPE
             ),
         )])

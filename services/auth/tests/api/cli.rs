@@ -18,64 +18,162 @@ fn auth_cli(db: &TestDb, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+fn auth_cli_with_input(db: &TestDb, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peermesh-auth"))
+        .args(args)
+        .env_clear()
+        .env("AUTH_DATABASE_URL", db.url())
+        .env("AUTH_SIGNING_KEY_FILE", &keys::rsa_key().path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn failed(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[actix_web::test]
-async fn promote_admin_and_create_client_from_the_command_line() {
+async fn operators_manage_accounts_and_clients_from_the_command_line() {
     let first = spawn_auth(&[]).await;
     let email = unique_email("ops");
     register(&first.client, &email).await;
     let db = first.stop_keep_db().await;
 
-    let out = auth_cli(&db, &["promote-admin", &email.to_uppercase()]);
+    succeeded(&auth_cli(&db, &["user", "promote", &email.to_uppercase()]));
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        failed(&auth_cli(&db, &["user", "promote", "nobody@example.com"])).contains("no account")
     );
-    let out = auth_cli(&db, &["promote-admin", "nobody@example.com"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
 
-    let out = auth_cli(
+    // An administrator made from nothing, the password on standard input.
+    let made = unique_email("made");
+    let out = auth_cli_with_input(
+        &db,
+        &["user", "create", &made, "--admin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(succeeded(&out).contains("created administrator"));
+    let again = auth_cli_with_input(&db, &["user", "create", &made], PASSWORD);
+    assert!(failed(&again).contains("exists already"));
+    let weak = auth_cli_with_input(&db, &["user", "create", &unique_email("weak")], "short");
+    assert!(failed(&weak).contains("password"));
+
+    let client: Value = serde_json::from_str(&succeeded(&auth_cli(
         &db,
         &[
-            "create-client",
+            "clients",
+            "create",
             "ingestion",
             "content:write",
             "content:act_as",
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let client: Value = serde_json::from_slice(&out.stdout).unwrap();
+    )))
+    .unwrap();
     let (id, secret) = (
         client["client_id"].as_str().unwrap(),
         client["client_secret"].as_str().unwrap(),
     );
-    let out = auth_cli(&db, &["create-client", "bad", "not-a-scope"]);
-    assert!(!out.status.success());
-    let out = auth_cli(&db, &["frobnicate"]);
-    assert!(!out.status.success());
+    failed(&auth_cli(&db, &["clients", "create", "bad", "not-a-scope"]));
+    failed(&auth_cli(&db, &["frobnicate"]));
+    let listed = succeeded(&auth_cli(&db, &["clients", "list"]));
+    let line: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(line["client_id"], id);
+    assert_eq!(line["name"], "ingestion");
+    assert!(!listed.contains(secret), "a secret was listed: {listed}");
 
     let app = spawn_auth_on(db, &[]).await;
-    let admin = login(&app.client, &email, PASSWORD).await;
-    let me = get_json(&app.client, "/api/v1/auth/me", &admin.access_token).await;
-    assert_eq!(me["roles"], serde_json::json!(["admin", "user"]));
-    let resp = app
-        .client
-        .request(reqwest::Method::POST, "/api/v1/auth/token")
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    for account in [&email, &made] {
+        let tokens = login(&app.client, account, PASSWORD).await;
+        let me = get_json(&app.client, "/api/v1/auth/me", &tokens.access_token).await;
+        assert_eq!(
+            me["roles"],
+            serde_json::json!(["admin", "user"]),
+            "{account}"
+        );
+    }
+    let resp = client_token(&app, id, secret).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.json::<Value>().await.unwrap()["scope"],
         "content:act_as content:write"
     );
+    let db = app.stop_keep_db().await;
+
+    succeeded(&auth_cli(&db, &["clients", "revoke", id]));
+    assert!(failed(&auth_cli(&db, &["clients", "revoke", id])).contains("no active client"));
+    let app = spawn_auth_on(db, &[]).await;
+    assert_eq!(client_token(&app, id, secret).await.status(), 401);
+}
+
+#[actix_web::test]
+async fn migrate_applies_once_and_keys_rotate_keeps_old_tokens_verifiable() {
+    let db = TestDb::new("auth");
+    assert!(succeeded(&auth_cli(&db, &["migrate"])).contains("applied"));
+    assert!(succeeded(&auth_cli(&db, &["migrate"])).contains("up to date"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing.pem");
+    std::fs::copy(&keys::rsa_key().path, &key).unwrap();
+    let app = spawn_auth_on(db, &[("SIGNING_KEY_FILE", key.display().to_string())]).await;
+    let email = unique_email("rotate");
+    let old_token = register(&app.client, &email).await.access_token;
+    let db = app.stop_keep_db().await;
+
+    let out = succeeded(&auth_cli(
+        &db,
+        &["keys", "rotate", &key.display().to_string()],
+    ));
+    let previous = dir.path().join("signing.pem.previous");
+    assert!(out.contains("AUTH_PUBLISHED_KEY_FILES"), "{out}");
+    assert_eq!(
+        std::fs::read(&previous).unwrap(),
+        std::fs::read(&keys::rsa_key().path).unwrap()
+    );
+    assert_ne!(
+        std::fs::read(&key).unwrap(),
+        std::fs::read(&previous).unwrap()
+    );
+
+    let app = spawn_auth_on(
+        db,
+        &[
+            ("SIGNING_KEY_FILE", key.display().to_string()),
+            ("PUBLISHED_KEY_FILES", previous.display().to_string()),
+        ],
+    )
+    .await;
+    let jwks = app.client.get("/api/v1/auth/.well-known/jwks.json").await;
+    let jwks: Value = jwks.json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2), "{jwks}");
+    // The old token still works, and new ones carry the new key's id.
+    get_json(&app.client, "/api/v1/auth/me", &old_token).await;
+    let new_token = login(&app.client, &email, PASSWORD).await.access_token;
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid;
+    assert_ne!(kid(&old_token), kid(&new_token));
 }
 
 async fn client_token(

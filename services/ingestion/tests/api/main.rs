@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod callbacks;
+mod cli;
 mod conformance;
 mod documents;
 mod feeds;
