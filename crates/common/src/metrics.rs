@@ -28,6 +28,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    process: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
     hooks: Arc<Mutex<Vec<Hook>>>,
@@ -52,12 +53,19 @@ impl Metrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        // The standard `process_*` names (CPU, memory, file descriptors, start time),
+        // outside our prefix so that stock dashboards and alerts find them.
+        let process = Registry::new_custom(
+            None,
+            Some([("service".to_owned(), service.to_owned())].into()),
+        )?;
         #[cfg(target_os = "linux")]
-        registry.register(Box::new(
+        process.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         Ok(Self {
             registry,
+            process,
             requests,
             latency,
             hooks: Arc::default(),
@@ -134,7 +142,9 @@ impl Metrics {
             hook().await;
         }
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        let mut families = self.process.gather();
+        families.extend(self.registry.gather());
+        TextEncoder::new().encode(&families, &mut out)?;
         String::from_utf8(out).map_err(|e| MetricsError::Msg(e.to_string()))
     }
 }
@@ -178,5 +188,11 @@ mod tests {
         ));
         assert!(text.contains(r#"peermesh_queue_depth{status="queued",service="test"} 7"#));
         assert!(metrics.counter("queue_depth", "again", &[]).is_err());
+        #[cfg(target_os = "linux")]
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(r#"process_resident_memory_bytes{service="test"}"#)),
+            "{text}"
+        );
     }
 }

@@ -449,22 +449,21 @@ impl Db {
     ) -> Result<(), peermesh_common::metrics::MetricsError> {
         let gauge = metrics.gauge(
             "db_pool_connections",
-            "Database pool connections: open, idle, in use, and the pool's maximum",
+            "Database pool connections by state: idle or in use (they sum to the open ones)",
             &["state"],
         )?;
+        let max = metrics.register(prometheus::IntGauge::new(
+            "db_pool_max_connections",
+            "The most connections the database pool opens",
+        )?)?;
+        max.set(i64::from(self.pool.max_size()));
         let pool = self.pool.clone();
         metrics.on_scrape(move || {
             let state = pool.state();
-            let max = pool.max_size();
             let gauge = gauge.clone();
             async move {
                 let in_use = state.connections.saturating_sub(state.idle_connections);
-                for (label, value) in [
-                    ("open", state.connections),
-                    ("idle", state.idle_connections),
-                    ("in_use", in_use),
-                    ("max", max),
-                ] {
+                for (label, value) in [("idle", state.idle_connections), ("in_use", in_use)] {
                     gauge.with_label_values(&[label]).set(i64::from(value));
                 }
             }

@@ -274,14 +274,14 @@ pub async fn metrics_exposed(client: &TestClient, prefix: &str, service: &str) {
     );
     assert!(
         after
-            .value("peermesh_db_pool_connections", &[("state", "max")])
+            .value("peermesh_db_pool_max_connections", &[])
             .is_some_and(|n| n >= 1.0),
         "{}",
         after.text
     );
     assert!(
         after
-            .value("peermesh_process_resident_memory_bytes", &[])
+            .value("process_resident_memory_bytes", &[])
             .is_some_and(|n| n > 0.0),
         "{}",
         after.text

@@ -253,10 +253,11 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     };
     let registry = peermesh_common::metrics::Metrics::new(SERVICE)?;
     db.register_metrics(&registry)?;
+    let auth_metrics = metrics::AuthMetrics::register(&registry)?;
     let state = AppState {
-        metrics: metrics::AuthMetrics::register(&registry)?,
+        metrics: auth_metrics.clone(),
         oauth: Arc::new(oauth::OAuth::new(&settings.oauth)?),
-        mailer: mail::Mailer::new(&settings.mail, logger.clone())?,
+        mailer: mail::Mailer::new(&settings.mail, logger.clone(), auth_metrics)?,
         mail_policy: Arc::new(routes::email::MailPolicy {
             app_url: auth.public_app_url.clone(),
             verify_ttl: TimeDelta::seconds(auth.verify_token_ttl_secs),

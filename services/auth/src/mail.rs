@@ -116,13 +116,18 @@ pub struct Mailer {
     /// Wakes the sender when a mail was queued.
     queued: Arc<Notify>,
     logger: Logger,
+    metrics: crate::metrics::AuthMetrics,
 }
 
 /// How long a sender holds a claimed mail before another may take it.
 const LEASE_SECS: i64 = 120;
 
 impl Mailer {
-    pub fn new(settings: &MailSettings, logger: Logger) -> Result<Self, String> {
+    pub fn new(
+        settings: &MailSettings,
+        logger: Logger,
+        metrics: crate::metrics::AuthMetrics,
+    ) -> Result<Self, String> {
         let from: Mailbox = settings
             .mail_from
             .parse()
@@ -182,6 +187,7 @@ impl Mailer {
             poll: Duration::from_millis(settings.mail_poll_ms.max(10)),
             queued: Arc::new(Notify::new()),
             logger,
+            metrics,
         })
     }
 
@@ -190,6 +196,7 @@ impl Mailer {
     /// Past `AUTH_MAIL_QUEUE_CAPACITY` waiting mails it is dropped and logged.
     pub fn queue(&self, conn: &mut DbConnection, mail: &Mail) -> Result<(), DbError> {
         if mail_outbox::pending(conn)? >= self.capacity {
+            self.metrics.mail(mail.kind, "dropped");
             slog::error!(self.logger, "mail queue full; message dropped";
                 "kind" => mail.kind, "to_domain" => domain_of(&mail.to));
             return Ok(());
@@ -262,11 +269,13 @@ impl Mailer {
         let id = mail.id.clone();
         let recorded = match outcome {
             Ok(()) => {
+                self.metrics.mail(&mail.kind, "sent");
                 slog::info!(self.logger, "mail sent";
                     "kind" => &mail.kind, "to_domain" => domain, "attempt" => attempt);
                 db.write(move |conn| mail_outbox::remove(conn, &id)).await
             }
             Err(e) if attempt < self.max_attempts => {
+                self.metrics.mail(&mail.kind, "retrying");
                 let delay = self
                     .retry_base
                     .saturating_mul(1 << attempt.saturating_sub(1).min(16))
@@ -279,6 +288,7 @@ impl Mailer {
                     .await
             }
             Err(e) => {
+                self.metrics.mail(&mail.kind, "failed");
                 slog::error!(self.logger, "mail given up";
                     "kind" => &mail.kind, "to_domain" => domain, "attempts" => attempt, "error" => e);
                 db.write(move |conn| mail_outbox::remove(conn, &id)).await

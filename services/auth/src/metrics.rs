@@ -30,6 +30,8 @@ impl Grant {
 pub struct AuthMetrics {
     issued: IntCounterVec,
     reused: IntCounter,
+    logins: IntCounterVec,
+    mails: IntCounterVec,
 }
 
 impl AuthMetrics {
@@ -44,6 +46,16 @@ impl AuthMetrics {
                 "auth_refresh_reuse_total",
                 "Rotated refresh tokens presented after the grace window (the session was revoked)",
             )?)?,
+            logins: metrics.counter(
+                "auth_logins_total",
+                "Password sign-ins by outcome: succeeded, invalid_credentials, disabled, throttled, error",
+                &["outcome"],
+            )?,
+            mails: metrics.counter(
+                "auth_mails_total",
+                "Mail deliveries by kind and outcome: sent, retrying (an attempt failed), failed (given up), dropped (queue full)",
+                &["kind", "outcome"],
+            )?,
         })
     }
 
@@ -53,5 +65,22 @@ impl AuthMetrics {
 
     pub fn reuse_detected(&self) {
         self.reused.inc();
+    }
+
+    /// One password sign-in, by the status it was answered with.
+    pub fn login(&self, status: Option<actix_web::http::StatusCode>) {
+        let outcome = match status.map(|s| s.as_u16()) {
+            None => "succeeded",
+            Some(401) => "invalid_credentials",
+            Some(403) => "disabled",
+            Some(429) => "throttled",
+            Some(_) => "error",
+        };
+        self.logins.with_label_values(&[outcome]).inc();
+    }
+
+    /// One mail delivery step; `kind` is one of the service's own mail kinds.
+    pub fn mail(&self, kind: &str, outcome: &'static str) {
+        self.mails.with_label_values(&[kind, outcome]).inc();
     }
 }

@@ -77,14 +77,21 @@ pub fn notify(state: &AppState, job_id: &str, url: String) {
                 .await
             {
                 Ok(()) => {
+                    state.metrics.callback("delivered");
                     slog::info!(state.logger, "callback delivered"; "job" => &job.id, "attempt" => attempt);
                     return;
                 }
-                Err(e) => {
+                Err(e) if attempt < ATTEMPTS => {
+                    state.metrics.callback("retrying");
                     slog::warn!(state.logger, "callback not delivered"; "job" => &job.id,
                         "attempt" => attempt, "error" => e.to_string());
                     tokio::time::sleep(delay).await;
                     delay *= 2;
+                }
+                Err(e) => {
+                    state.metrics.callback("failed");
+                    slog::error!(state.logger, "callback given up"; "job" => &job.id,
+                        "attempts" => attempt, "error" => e.to_string());
                 }
             }
         }

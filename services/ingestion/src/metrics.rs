@@ -43,6 +43,7 @@ impl Outcome {
 #[derive(Clone)]
 pub struct IngestMetrics {
     outcomes: IntCounterVec,
+    callbacks: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -70,7 +71,19 @@ impl IngestMetrics {
                 }
             }
         });
-        Ok(Self { outcomes })
+        let callbacks = metrics.counter(
+            "ingest_callbacks_total",
+            "Job callback attempts by outcome: delivered, retrying (an attempt failed), failed (given up)",
+            &["outcome"],
+        )?;
+        Ok(Self {
+            outcomes,
+            callbacks,
+        })
+    }
+
+    pub fn callback(&self, outcome: &'static str) {
+        self.callbacks.with_label_values(&[outcome]).inc();
     }
 
     pub fn record(&self, kind: &str, outcome: Outcome) {

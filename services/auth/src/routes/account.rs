@@ -96,7 +96,18 @@ pub async fn login(
     req: HttpRequest,
     body: web::Json<LoginIn>,
 ) -> Result<NoStore<TokensOut, 200>, ApiError> {
-    let body = body.into_inner();
+    let answer = sign_in(&state, &req, body.into_inner()).await;
+    state
+        .metrics
+        .login(answer.as_ref().err().map(|e| e.status()));
+    answer
+}
+
+async fn sign_in(
+    state: &AppState,
+    req: &HttpRequest,
+    body: LoginIn,
+) -> Result<NoStore<TokensOut, 200>, ApiError> {
     let ip = state.client_ip(&req).map(|i| i.to_string());
     let email = Email::parse(&body.email)
         .map(Email::into_string)

@@ -61,4 +61,32 @@ async fn tokens_issued_are_counted_by_grant_and_reuse_is_counted() {
             .unwrap_or(0.0)
     };
     assert_eq!(reuse(&after) - reuse(&before), 1.0, "{}", after.text);
+
+    let logins = |s: &peermesh_test_support::metrics::Scrape, outcome: &str| {
+        s.value("peermesh_auth_logins_total", &[("outcome", outcome)])
+            .unwrap_or(0.0)
+    };
+    assert_eq!(
+        logins(&after, "succeeded") - logins(&before, "succeeded"),
+        2.0
+    );
+    assert_eq!(
+        logins(&after, "invalid_credentials") - logins(&before, "invalid_credentials"),
+        1.0,
+        "{}",
+        after.text
+    );
+    // The sign-up's verification mail, delivered to the outbox by the sender.
+    let mut sent = 0.0;
+    for _ in 0..100 {
+        let now = scrape(&app.client).await;
+        sent = now
+            .value("peermesh_auth_mails_total", &[("outcome", "sent")])
+            .unwrap_or(0.0);
+        if sent >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sent >= 1.0, "no mail counted as sent");
 }

@@ -107,6 +107,20 @@ async fn finished_jobs_post_a_signed_callback() {
     assert_eq!(payload["job"]["id"], job_id.as_str());
     assert_eq!(payload["job"]["status"], "succeeded");
     assert_eq!(payload["job"]["content_ids"].as_array().unwrap().len(), 1);
+    // Counted once the receiver answered.
+    let mut delivered = None;
+    for _ in 0..100 {
+        let scraped = peermesh_test_support::metrics::scrape(&env.ingest.client).await;
+        delivered = scraped.value(
+            "peermesh_ingest_callbacks_total",
+            &[("outcome", "delivered")],
+        );
+        if delivered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(delivered, Some(1.0));
 }
 
 #[actix_web::test]
