@@ -108,7 +108,7 @@ async fn sign_in(
     req: &HttpRequest,
     body: LoginIn,
 ) -> Result<NoStore<TokensOut, 200>, ApiError> {
-    let ip = state.client_ip(&req).map(|i| i.to_string());
+    let ip = state.client_ip(req).map(|i| i.to_string());
     let email = Email::parse(&body.email)
         .map(Email::into_string)
         .unwrap_or_else(|_| body.email.trim().to_lowercase());
@@ -152,7 +152,7 @@ async fn sign_in(
 
     let refresh = random_secret(REFRESH_PREFIX);
     let refresh_hash = secret_hash(&refresh);
-    let ua = user_agent(&req);
+    let ua = user_agent(req);
     let policy = state.refresh;
     let user_id = user.id.clone();
     let (family, identities) = state
@@ -166,7 +166,7 @@ async fn sign_in(
         .await
         .map_err(AuthError::from)?;
     Ok(NoStore(
-        tokens_for(&state, &user, &family, refresh, identities, Grant::Password).await?,
+        tokens_for(state, &user, &family, refresh, identities, Grant::Password).await?,
     ))
 }
 
