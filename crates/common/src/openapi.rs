@@ -113,6 +113,9 @@ pub struct Operation {
     pub response_headers: &'static [(u16, &'static [Header])],
     /// Errors in OAuth's own `application/json` shape (RFC 6749 §5.2) as well.
     pub oauth_errors: bool,
+    /// Called by service clients with their id and secret (OAuth's token endpoint):
+    /// HTTP Basic, or the same two fields in the form body.
+    pub client_credentials: bool,
 }
 
 impl Operation {
@@ -123,6 +126,7 @@ impl Operation {
             request_headers: &[],
             response_headers: &[],
             oauth_errors: false,
+            client_credentials: false,
         }
     }
 
@@ -143,6 +147,11 @@ impl Operation {
 
     pub const fn oauth_errors(mut self) -> Self {
         self.oauth_errors = true;
+        self
+    }
+
+    pub const fn client_credentials(mut self) -> Self {
+        self.client_credentials = true;
         self
     }
 }
@@ -276,6 +285,14 @@ fn set_security_schemes(spec: &mut Value, contract: &Contract) {
             "flows": {"clientCredentials": {"tokenUrl": TOKEN_URL, "scopes": scopes}}
         });
     }
+    if contract.operations.iter().any(|o| o.client_credentials) {
+        schemes["clientCredentials"] = json!({
+            "type": "http",
+            "scheme": "basic",
+            "description": "A service client's id and secret (RFC 6749 §2.3.1): HTTP Basic, \
+                or `client_id` and `client_secret` in the form body instead."
+        });
+    }
     spec["components"]["securitySchemes"] = schemes;
 }
 
@@ -287,7 +304,10 @@ fn finish_operation(
     health: bool,
 ) {
     let secured = !public;
-    operation["security"] = if secured {
+    operation["security"] = if own.is_some_and(|o| o.client_credentials) {
+        // Basic, or the credentials in the form (no scheme describes that: optional).
+        json!([{"clientCredentials": []}, {}])
+    } else if secured {
         let mut alternatives = vec![json!({"bearerAuth": []})];
         if !contract.service_scopes.is_empty() {
             alternatives.push(json!({"serviceClient": []}));

@@ -32,6 +32,7 @@ pub struct AuthMetrics {
     reused: IntCounter,
     logins: IntCounterVec,
     mails: IntCounterVec,
+    oauth_callbacks: IntCounterVec,
 }
 
 impl AuthMetrics {
@@ -56,6 +57,11 @@ impl AuthMetrics {
                 "Mail deliveries by kind and outcome: sent, retrying (an attempt failed), failed (given up), dropped (queue full)",
                 &["kind", "outcome"],
             )?,
+            oauth_callbacks: metrics.counter(
+                "auth_oauth_callbacks_total",
+                "Provider callbacks by provider and outcome: signed_in, or the error code the client was sent back with",
+                &["provider", "outcome"],
+            )?,
         })
     }
 
@@ -77,6 +83,14 @@ impl AuthMetrics {
             Some(_) => "error",
         };
         self.logins.with_label_values(&[outcome]).inc();
+    }
+
+    /// One provider callback; `outcome` is `signed_in` or one of the callback's fixed
+    /// error codes (never text from the request).
+    pub fn oauth_callback(&self, provider: &str, outcome: &str) {
+        self.oauth_callbacks
+            .with_label_values(&[provider, outcome])
+            .inc();
     }
 
     /// One mail delivery step; `kind` is one of the service's own mail kinds.

@@ -106,7 +106,8 @@ pub const CONTRACT: Contract = {
                     (400, &[CacheControl]),
                     (401, &[CacheControl]),
                 ])
-                .oauth_errors(),
+                .oauth_errors()
+                .client_credentials(),
             Operation::new("POST /password/forgot").response_headers(&[(202, NO_STORE)]),
             Operation::new("POST /verify-email/resend")
                 .statuses(&[409])

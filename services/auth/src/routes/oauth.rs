@@ -259,9 +259,12 @@ pub async fn callback(
 ) -> Result<Redirect, ApiError> {
     let provider = provider_of(&state, &path)?;
     let clear = flow_cookie(&state, provider, String::new(), TimeDelta::zero());
-    let fail = |uri: &str, code: &str| Redirect {
-        location: with_query(uri, "error", code),
-        cookie: Some(clear.clone()),
+    let fail = |uri: &str, code: &str| {
+        state.metrics.oauth_callback(provider.name(), code);
+        Redirect {
+            location: with_query(uri, "error", code),
+            cookie: Some(clear.clone()),
+        }
     };
     let fallback = state.oauth.fallback_redirect().unwrap_or("/").to_owned();
 
@@ -340,10 +343,13 @@ pub async fn callback(
         .await
         .map_err(AuthError::from)?;
     match outcome {
-        Ok(_) => Ok(Redirect {
-            location: with_query(&back, "code", &one_time),
-            cookie: Some(clear),
-        }),
+        Ok(_) => {
+            state.metrics.oauth_callback(provider_name, "signed_in");
+            Ok(Redirect {
+                location: with_query(&back, "code", &one_time),
+                cookie: Some(clear),
+            })
+        }
         Err(refusal) => Ok(fail(&back, refusal.code())),
     }
 }

@@ -242,6 +242,17 @@ async fn google_sign_in_creates_an_account_and_hands_over_a_one_time_code() {
     // Signing in again finds the same account by (issuer, subject).
     let again = env.tokens("google").await;
     assert_eq!(again["user"]["id"], me["id"]);
+
+    let counted = peermesh_test_support::metrics::scrape(&env.auth.client).await;
+    assert_eq!(
+        counted.value(
+            "peermesh_auth_oauth_callbacks_total",
+            &[("provider", "google"), ("outcome", "signed_in")]
+        ),
+        Some(2.0),
+        "{}",
+        counted.text
+    );
 }
 
 #[actix_web::test]
@@ -413,6 +424,17 @@ async fn bad_id_tokens_and_provider_failures_sign_nobody_in() {
         )
         .await;
     assert_eq!(resp.status(), 201);
+    let counted = peermesh_test_support::metrics::scrape(&env.auth.client).await;
+    assert!(
+        counted
+            .value(
+                "peermesh_auth_oauth_callbacks_total",
+                &[("provider", "google"), ("outcome", "provider_error")]
+            )
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        counted.text
+    );
 }
 
 #[actix_web::test]
