@@ -387,10 +387,7 @@ impl JwtValidator {
 
     async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, JwtError> {
         let unavailable = |e: String| JwtError::KeysUnavailable(e);
-        let resp = self
-            .inner
-            .http
-            .get(&self.inner.settings.jwks_url)
+        let resp = crate::trace::propagate(self.inner.http.get(&self.inner.settings.jwks_url))
             .send()
             .await
             .map_err(|e| unavailable(format!("fetching JWKS: {e}")))?;

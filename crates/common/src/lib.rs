@@ -14,5 +14,6 @@ pub mod middleware;
 pub mod openapi;
 pub mod pagination;
 pub mod server;
+pub mod trace;
 
 pub use error::{ApiError, FieldError};

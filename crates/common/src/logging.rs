@@ -4,9 +4,9 @@
 use std::io;
 use std::str::FromStr;
 
-use slog::{o, Drain, Level, Logger};
+use slog::{o, Drain, Level};
 
-pub use slog::{debug, error, info, warn};
+pub use slog::{debug, error, info, warn, Logger};
 
 /// Keeps the async drain alive; dropping it flushes pending lines.
 pub struct LogGuard(#[allow(dead_code)] slog_async::AsyncGuard);
@@ -56,6 +56,13 @@ fn json_drain<W: io::Write>(out: W) -> slog_json::Json<W> {
             "msg" => slog::PushFnValue(|rec, ser| ser.emit(rec.msg())),
         ))
         .build()
+}
+
+/// A logger writing the same JSON lines to `out`, synchronously (for tests that read
+/// what a service logged).
+pub fn to_writer<W: io::Write + Send + 'static>(service: &'static str, out: W) -> Logger {
+    let drain = std::sync::Mutex::new(json_drain(out)).fuse();
+    Logger::root(drain, o!("service" => service))
 }
 
 /// A logger that drops everything, for tests that do not look at logs.

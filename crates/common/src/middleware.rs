@@ -75,14 +75,23 @@ pub async fn request_context(
         .filter(|v| is_valid_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
-    let req_logger = logger.new(slog::o!("request_id" => request_id.clone()));
+    let trace = crate::trace::TraceContext::continue_from(
+        req.headers()
+            .get(crate::trace::TRACEPARENT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let req_logger = logger.new(slog::o!(
+        "request_id" => request_id.clone(),
+        "trace_id" => trace.trace_id.clone(),
+        "span_id" => trace.span_id.clone(),
+    ));
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut()
         .insert(RequestLogger(req_logger.clone()));
     // Handlers' errors arrive inside the response; an `Err` here can only come from
     // an inner middleware, and actix renders it. (No clone of the request may be held
     // across the call: routing needs it unshared.)
-    let mut res = match next.call(req).await {
+    let mut res = match crate::trace::scope(trace, next.call(req)).await {
         Ok(res) => problem_response(res, &request_id, &req_logger),
         Err(err) => {
             slog::error!(req_logger, "request failed in middleware"; "error" => err.to_string());

@@ -331,6 +331,14 @@ fn finish_operation(
         "description": "Kept when it is 1..128 of `A-Za-z0-9-_.:`, else replaced; echoed in the answer, the logs and every error.",
         "schema": {"type": "string", "maxLength": 128}
     }));
+    parameters.push(json!({
+        "in": "header",
+        "name": "traceparent",
+        "required": false,
+        "description": "W3C Trace Context: the trace this request belongs to (a new one is started without it); logged as `trace_id` and sent on to every service this request calls.",
+        "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+        "example": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    }));
     for header in own.map(|o| o.request_headers).unwrap_or_default() {
         parameters.push(json!({
             "in": "header",

@@ -118,20 +118,28 @@ struct JwksServer {
     url: String,
     keys: Arc<Mutex<Vec<Jwk>>>,
     hits: Arc<AtomicUsize>,
+    /// The `traceparent` of the latest fetch.
+    traceparent: Arc<Mutex<Option<String>>>,
 }
 
 async fn jwks_server(keys: Vec<Jwk>) -> JwksServer {
     let keys = Arc::new(Mutex::new(keys));
     let hits = Arc::new(AtomicUsize::new(0));
-    let (k, h) = (keys.clone(), hits.clone());
+    let traceparent = Arc::new(Mutex::new(None));
+    let (k, h, t) = (keys.clone(), hits.clone(), traceparent.clone());
     let server = HttpServer::new(move || {
-        let (k, h) = (k.clone(), h.clone());
+        let (k, h, t) = (k.clone(), h.clone(), t.clone());
         App::new().route(
             "/jwks.json",
-            web::get().to(move || {
-                let (k, h) = (k.clone(), h.clone());
+            web::get().to(move |req: actix_web::HttpRequest| {
+                let (k, h, t) = (k.clone(), h.clone(), t.clone());
                 async move {
                     h.fetch_add(1, Ordering::SeqCst);
+                    *t.lock().unwrap() = req
+                        .headers()
+                        .get("traceparent")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
                     let set = JwkSet {
                         keys: k.lock().unwrap().clone(),
                     };
@@ -149,6 +157,7 @@ async fn jwks_server(keys: Vec<Jwk>) -> JwksServer {
         url: format!("http://127.0.0.1:{port}/jwks.json"),
         keys,
         hits,
+        traceparent,
     }
 }
 
@@ -317,6 +326,28 @@ async fn unknown_kid_refetches_at_most_once_per_interval_and_finds_rotated_keys(
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     v.verify(&sign(new, &claims())).await.unwrap();
     assert_eq!(server.hits.load(Ordering::SeqCst), 3);
+}
+
+#[actix_web::test]
+async fn a_jwks_fetch_made_while_serving_a_request_carries_its_trace() {
+    use peermesh_common::trace::{scope, TraceContext};
+    let key = rsa_key(0);
+    let server = jwks_server(vec![key.jwk.clone()]).await;
+    let v = validator(&server.url, "RS256");
+    let trace = TraceContext::continue_from(Some(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ));
+    scope(trace.clone(), v.verify(&sign(key, &claims())))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.traceparent.lock().unwrap().as_deref(),
+        Some(trace.traceparent().as_str())
+    );
+    // Outside any traced work (e.g. readiness at start-up) nothing is invented.
+    let v = validator(&server.url, "RS256");
+    v.refresh(true).await.unwrap();
+    assert_eq!(*server.traceparent.lock().unwrap(), None);
 }
 
 #[actix_web::test]

@@ -102,6 +102,70 @@ async fn request_ids_flow_from_the_gateway_to_the_service_and_the_access_log() {
     assert!(log.iter().any(|l| l["request_id"] == generated.as_str()));
 }
 
+/// W3C trace context: the gateway passes a valid `traceparent` on and starts a trace
+/// (its request id as the trace id) when none or a broken one comes in; the service
+/// logs the trace id, and both ends agree.
+#[actix_web::test]
+async fn traces_start_or_continue_at_the_gateway_and_reach_the_service_logs() {
+    peermesh_test_support::logs::capture();
+    let stack = spawn_stack().await;
+    let path = "/api/v1/auth/.well-known/jwks.json";
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let incoming = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let get = |traceparent: Option<&str>| {
+        let mut request = stack.client.request(reqwest::Method::GET, path);
+        if let Some(value) = traceparent {
+            request = request.header("traceparent", value);
+        }
+        request.send()
+    };
+    let continued = get(Some(&incoming)).await.unwrap();
+    assert_eq!(continued.status(), 200);
+    let continued_id = continued.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let started = get(None).await.unwrap();
+    let started_id = started.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let broken = get(Some("00-not-a-trace-01")).await.unwrap();
+    let broken_id = broken.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let gateway = stack.gateway.access_log();
+    let services = peermesh_test_support::logs::lines();
+    let traced = |request_id: &str| {
+        let at_gateway = gateway
+            .iter()
+            .find(|l| l["request_id"] == request_id)
+            .and_then(|l| l["traceparent"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let at_service = services
+            .iter()
+            .find(|l| l["request_id"] == request_id && l["msg"] == "request")
+            .and_then(|l| l["trace_id"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        (at_gateway, at_service)
+    };
+    assert_eq!(traced(&continued_id), (incoming.clone(), trace_id.clone()));
+    for generated in [&started_id, &broken_id] {
+        let (at_gateway, at_service) = traced(generated);
+        assert_eq!(
+            at_gateway,
+            format!("00-{generated}-{}-01", &generated[..16]),
+            "the gateway starts the trace with its request id"
+        );
+        assert_eq!(&at_service, generated);
+    }
+}
+
 /// The gateway limits sign-in attempts per address before they reach the service,
 /// and says so as a problem with Retry-After.
 #[actix_web::test]

@@ -13,6 +13,7 @@ pub mod db;
 pub mod dns;
 pub mod gateway;
 pub mod keys;
+pub mod logs;
 pub mod mail;
 pub mod metrics;
 pub mod process;

@@ -1,6 +1,5 @@
 //! Real services on random ports, each with a fresh database, in the test's runtime.
 
-use peermesh_common::logging;
 use peermesh_common::server::Application;
 
 use crate::client::TestClient;
@@ -119,7 +118,7 @@ pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
     all.extend(extra.iter().cloned());
     let settings =
         peermesh_auth::Settings::from_vars(vars("AUTH_", &db, &all)).expect("auth settings");
-    let app = peermesh_auth::build(settings, logging::discard())
+    let app = peermesh_auth::build(settings, crate::logs::logger("auth"))
         .await
         .expect("auth starts");
     started(app, db)
@@ -175,7 +174,10 @@ impl Verifier {
         all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         all.extend(extra.iter().cloned());
         let vars = vars(self.env_prefix(), &db, &all);
-        let logger = logging::discard();
+        let logger = crate::logs::logger(match self {
+            Verifier::Content => "content",
+            Verifier::Ingestion => "ingestion",
+        });
         let app = match self {
             Verifier::Content => {
                 let settings = peermesh_content::Settings::from_vars(vars).expect("settings");

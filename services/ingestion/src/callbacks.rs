@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
+use peermesh_common::trace::TraceContext;
 use serde_json::json;
 use sha2::Sha256;
 
@@ -66,36 +67,47 @@ pub fn notify(state: &AppState, job_id: &str, url: String) {
             Ok(Some(job)) => job,
             _ => return,
         };
-        let body = json!({"event": "job.finished", "job": JobOut::from(&job)}).to_string();
-        let mut delay = Duration::from_secs(1);
-        for attempt in 1..=ATTEMPTS {
-            let timestamp = chrono::Utc::now().timestamp();
-            let signature = sign(secret.expose().as_bytes(), timestamp, body.as_bytes());
-            match state
-                .fetcher
-                .post_json(&url, &body, &signature, timestamp)
-                .await
-            {
-                Ok(()) => {
-                    state.metrics.callback("delivered");
-                    slog::info!(state.logger, "callback delivered"; "job" => &job.id, "attempt" => attempt);
-                    return;
-                }
-                Err(e) if attempt < ATTEMPTS => {
-                    state.metrics.callback("retrying");
-                    slog::warn!(state.logger, "callback not delivered"; "job" => &job.id,
-                        "attempt" => attempt, "error" => e.to_string());
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => {
-                    state.metrics.callback("failed");
-                    slog::error!(state.logger, "callback given up"; "job" => &job.id,
-                        "attempts" => attempt, "error" => e.to_string());
-                }
+        // Delivered in the background, still as part of the job's trace.
+        let trace = TraceContext::continue_from(job.trace_parent.as_deref());
+        peermesh_common::trace::scope(trace, deliver(&state, &job, &url, &secret)).await;
+    });
+}
+
+async fn deliver(
+    state: &AppState,
+    job: &jobs::Job,
+    url: &str,
+    secret: &peermesh_common::config::Secret,
+) {
+    let body = json!({"event": "job.finished", "job": JobOut::from(job)}).to_string();
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=ATTEMPTS {
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = sign(secret.expose().as_bytes(), timestamp, body.as_bytes());
+        match state
+            .fetcher
+            .post_json(url, &body, &signature, timestamp)
+            .await
+        {
+            Ok(()) => {
+                state.metrics.callback("delivered");
+                slog::info!(state.logger, "callback delivered"; "job" => &job.id, "attempt" => attempt);
+                return;
+            }
+            Err(e) if attempt < ATTEMPTS => {
+                state.metrics.callback("retrying");
+                slog::warn!(state.logger, "callback not delivered"; "job" => &job.id,
+                    "attempt" => attempt, "error" => e.to_string());
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                state.metrics.callback("failed");
+                slog::error!(state.logger, "callback given up"; "job" => &job.id,
+                    "attempts" => attempt, "error" => e.to_string());
             }
         }
-    });
+    }
 }
 
 #[cfg(test)]

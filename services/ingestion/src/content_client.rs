@@ -199,9 +199,7 @@ impl ContentClient {
             ("client_secret", secret.expose()),
         ];
         form.extend_from_slice(params);
-        let resp = self
-            .http
-            .post(&self.settings.token_url)
+        let resp = peermesh_common::trace::propagate(self.http.post(&self.settings.token_url))
             .form(&form)
             .send()
             .await
@@ -288,9 +286,7 @@ impl ContentClient {
         let mut refreshed = false;
         loop {
             let token = self.token(owner, refreshed).await?;
-            let mut req = self
-                .http
-                .post(&url)
+            let mut req = peermesh_common::trace::propagate(self.http.post(&url))
                 .bearer_auth(&token)
                 .header("x-on-behalf-of", owner)
                 .header("idempotency-key", key)

@@ -344,9 +344,7 @@ impl Fetcher {
         timestamp: i64,
     ) -> Result<(), FetchError> {
         let url = self.check(raw)?;
-        let send = self
-            .http
-            .post(url)
+        let send = peermesh_common::trace::propagate(self.http.post(url))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(crate::callbacks::SIGNATURE_HEADER, signature)
             .header(crate::callbacks::TIMESTAMP_HEADER, timestamp.to_string())

@@ -44,6 +44,7 @@ diesel::table! {
         worker -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        trace_parent -> Nullable<Text>,
     }
 }
 

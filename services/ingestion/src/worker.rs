@@ -3,6 +3,7 @@
 //! or failed for good (the file is bad, or no attempts are left). A worker that dies
 //! mid-job simply stops renewing: the job is claimed again once its lease lapses.
 
+use peermesh_common::trace::TraceContext;
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
@@ -113,7 +114,11 @@ async fn work(
             }
         })
     };
-    let run = async {
+    // The job's calls to auth and content (and its callback) continue the trace of
+    // the request that made it.
+    let trace = TraceContext::continue_from(job.trace_parent.as_deref());
+    let logger = &logger.new(slog::o!("trace_id" => trace.trace_id.clone()));
+    let run = peermesh_common::trace::scope(trace, async {
         match job.kind.as_str() {
             "feed" => match serde_json::from_str::<crate::feeds::PollInput>(&job.input) {
                 Ok(input) => {
@@ -140,7 +145,7 @@ async fn work(
                 Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
             },
         }
-    };
+    });
     tokio::pin!(run);
     let grace = Duration::from_secs(state.settings.drain_secs);
     let mut deadline: Option<Instant> = None;

@@ -428,6 +428,7 @@ fn new_job(
         worker: sync.then(|| format!("{}-api", state.instance)),
         created_at: now,
         updated_at: now,
+        trace_parent: peermesh_common::trace::outgoing(),
     })
 }
 

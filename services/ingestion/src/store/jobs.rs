@@ -36,6 +36,8 @@ pub struct Job {
     pub worker: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The W3C `traceparent` of the request that made the job, continued by its worker.
+    pub trace_parent: Option<String>,
 }
 
 impl Job {
@@ -65,6 +67,7 @@ impl Job {
             worker: None,
             created_at: now,
             updated_at: now,
+            trace_parent: peermesh_common::trace::outgoing(),
         }
     }
 }

@@ -13,8 +13,8 @@ use crate::files::{file, stack};
 
 const SECRET: &str = "callback-secret-for-tests";
 
-/// Received callbacks: (signature, timestamp, body).
-type Inbox = Arc<Mutex<Vec<(String, String, String)>>>;
+/// Received callbacks: (signature, timestamp, body, traceparent).
+type Inbox = Arc<Mutex<Vec<(String, String, String, String)>>>;
 
 fn receiver(inbox: Inbox) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -37,6 +37,7 @@ fn receiver(inbox: Inbox) -> u16 {
                         header("x-peermesh-signature"),
                         header("x-peermesh-timestamp"),
                         body,
+                        header("traceparent"),
                     ));
                     HttpResponse::NoContent().finish()
                 }
@@ -96,7 +97,7 @@ async fn finished_jobs_post_a_signed_callback() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (signature, timestamp, body) = got.expect("the callback arrived");
+    let (signature, timestamp, body, _) = got.expect("the callback arrived");
     assert_eq!(
         signature,
         expected_signature(&timestamp, &body),
@@ -151,4 +152,80 @@ async fn callback_urls_are_checked() {
         strict.content_get("/api/v1/content").await["items"],
         serde_json::json!([])
     );
+}
+
+/// The trace of an upload (W3C `traceparent`) is stored with its job and continued by
+/// the worker: its calls to auth and content and the job's callback all carry the same
+/// trace id, each service logs it, and each hop has a span of its own.
+#[actix_web::test]
+async fn a_queued_upload_keeps_its_trace_through_worker_auth_content_and_callback() {
+    peermesh_test_support::logs::capture();
+    let inbox: Inbox = Arc::default();
+    let port = receiver(inbox.clone());
+    let env = stack(
+        None,
+        true,
+        &[
+            ("ALLOW_PRIVATE_NETWORKS", "true".into()),
+            ("CALLBACK_SECRET", SECRET.into()),
+            ("SYNC_MAX_BYTES", "20".into()),
+        ],
+    )
+    .await;
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let caller_span = "00f067aa0ba902b7";
+    let resp = env
+        .upload_with(
+            file(
+                "traced.txt",
+                "text/plain",
+                b"a queued document that carries its trace".to_vec(),
+            )
+            .text("callback_url", format!("http://127.0.0.1:{port}/hook")),
+            &[("traceparent", format!("00-{trace_id}-{caller_span}-01"))],
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+
+    let mut got = None;
+    for _ in 0..100 {
+        if let Some(first) = inbox.lock().unwrap().first().cloned() {
+            got = Some(first);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, _, body, traceparent) = got.expect("the callback arrived");
+    let payload: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(payload["job"]["status"], "succeeded", "{payload}");
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!(
+        parts[1], trace_id,
+        "the callback continues the upload's trace"
+    );
+    assert_ne!(parts[2], caller_span, "the worker has a span of its own");
+
+    // Every service logged the trace: ingestion the upload, auth the worker's token
+    // request, content the item the worker wrote.
+    let lines = peermesh_test_support::logs::lines();
+    let traced = |service: &str, path: &str| {
+        lines.iter().any(|l| {
+            l["service"] == service
+                && l["msg"] == "request"
+                && l["path"] == path
+                && l["trace_id"] == trace_id.as_str()
+        })
+    };
+    assert!(traced("ingestion", "/api/v1/ingest/files"));
+    assert!(traced("auth", "/api/v1/auth/token"));
+    assert!(traced("content", "/api/v1/content"));
+    // And spans differ per hop: the content request's parent is not the caller's span.
+    let content_span = lines
+        .iter()
+        .find(|l| l["service"] == "content" && l["trace_id"] == trace_id.as_str())
+        .and_then(|l| l["span_id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_span.len() == 16 && content_span != caller_span);
 }

@@ -78,14 +78,21 @@ pub fn file(name: &str, mime: &str, bytes: Vec<u8>) -> Form {
 
 impl Env {
     pub async fn upload(&self, form: Form) -> reqwest::Response {
-        self.ingest
+        self.upload_with(form, &[]).await
+    }
+
+    /// An upload with extra request headers.
+    pub async fn upload_with(&self, form: Form, headers: &[(&str, String)]) -> reqwest::Response {
+        let mut request = self
+            .ingest
             .client
             .request(Method::POST, "/api/v1/ingest/files")
             .bearer_auth(&self.user.access_token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
+            .multipart(form);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.unwrap()
     }
 
     pub async fn content_item(&self, id: &str) -> Value {

@@ -1,0 +1,1 @@
+ALTER TABLE ingest_jobs DROP COLUMN trace_parent;
