@@ -91,7 +91,8 @@ pub async fn request_context(
     // Handlers' errors arrive inside the response; an `Err` here can only come from
     // an inner middleware, and actix renders it. (No clone of the request may be held
     // across the call: routing needs it unshared.)
-    let mut res = match crate::trace::scope(trace, next.call(req)).await {
+    let serve = crate::trace::scope(trace, next.call(req));
+    let mut res = match crate::logging::scope(req_logger.clone(), serve).await {
         Ok(res) => problem_response(res, &request_id, &req_logger),
         Err(err) => {
             slog::error!(req_logger, "request failed in middleware"; "error" => err.to_string());

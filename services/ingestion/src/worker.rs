@@ -118,34 +118,37 @@ async fn work(
     // the request that made it.
     let trace = TraceContext::continue_from(job.trace_parent.as_deref());
     let logger = &logger.new(slog::o!("trace_id" => trace.trace_id.clone()));
-    let run = peermesh_common::trace::scope(trace, async {
-        match job.kind.as_str() {
-            "feed" => match serde_json::from_str::<crate::feeds::PollInput>(&job.input) {
-                Ok(input) => {
-                    crate::feeds::poll(state, &input.feed_id, job.request_id.as_deref()).await
-                }
-                Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
-            },
-            _ => match serde_json::from_str::<FileInput>(&job.input) {
-                Ok(input) => {
-                    pipeline::run_file(
-                        state,
-                        &job.owner_id,
-                        &input,
-                        &job.id,
-                        job.request_id.as_deref(),
-                        Some(&pipeline::Progress {
+    let run = peermesh_common::logging::scope(
+        logger.clone(),
+        peermesh_common::trace::scope(trace, async {
+            match job.kind.as_str() {
+                "feed" => match serde_json::from_str::<crate::feeds::PollInput>(&job.input) {
+                    Ok(input) => {
+                        crate::feeds::poll(state, &input.feed_id, job.request_id.as_deref()).await
+                    }
+                    Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
+                },
+                _ => match serde_json::from_str::<FileInput>(&job.input) {
+                    Ok(input) => {
+                        pipeline::run_file(
                             state,
-                            job: &job.id,
-                            worker: name,
-                        }),
-                    )
-                    .await
-                }
-                Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
-            },
-        }
-    });
+                            &job.owner_id,
+                            &input,
+                            &job.id,
+                            job.request_id.as_deref(),
+                            Some(&pipeline::Progress {
+                                state,
+                                job: &job.id,
+                                worker: name,
+                            }),
+                        )
+                        .await
+                    }
+                    Err(e) => Err(JobError::Internal(format!("unreadable job input: {e}"))),
+                },
+            }
+        }),
+    );
     tokio::pin!(run);
     let grace = Duration::from_secs(state.settings.drain_secs);
     let mut deadline: Option<Instant> = None;

@@ -263,3 +263,55 @@ async fn clients_declared_in_a_file_are_created_at_start_and_rotated_by_editing_
         assert!(!log.contains("ssssssss"), "a secret reached the log: {log}");
     }
 }
+
+/// The binary's stdout is one JSON object per line: its own records, the access log
+/// with the request's trace, and the libraries' records (the `log` facade) with their
+/// `target`.
+#[actix_web::test]
+async fn the_service_log_is_json_lines_with_library_records_and_traces() {
+    use peermesh_test_support::process::ServiceProcess;
+    let db = TestDb::new("auth");
+    let env = vec![
+        ("AUTH_DATABASE_URL".to_owned(), db.url().to_owned()),
+        (
+            "AUTH_SIGNING_KEY_FILE".to_owned(),
+            keys::rsa_key().path.display().to_string(),
+        ),
+    ];
+    let auth = ServiceProcess::start(env!("CARGO_BIN_EXE_peermesh-auth"), "AUTH_", &env).await;
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let resp = auth
+        .client
+        .request(reqwest::Method::GET, "/api/v1/auth/.well-known/jwks.json")
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut lines = Vec::new();
+    for _ in 0..50 {
+        lines = auth
+            .log_text()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect();
+        if lines.iter().any(|l| l["trace_id"] == trace_id.as_str()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(lines
+        .iter()
+        .all(|l| l["service"] == "auth" && l["ts"].is_string()));
+    let access = lines
+        .iter()
+        .find(|l| l["msg"] == "request" && l["trace_id"] == trace_id.as_str())
+        .expect("the access line carries the trace");
+    assert_eq!(access["path"], "/api/v1/auth/.well-known/jwks.json");
+    assert!(
+        lines.iter().any(|l| l["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("actix_server"))),
+        "no library record: {lines:#?}"
+    );
+}
