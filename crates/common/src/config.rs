@@ -156,12 +156,17 @@ pub struct ServerSettings {
     /// On SQLite, how many bytes of the file are read through a memory map (0: none).
     #[serde(default = "default_sqlite_mmap_bytes")]
     pub sqlite_mmap_bytes: u64,
+    /// An OpenTelemetry collector's OTLP/HTTP base URL (`http://collector:4318`):
+    /// each request's span is sent there. Unset (the default): no export.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct SharedEnv {
     database_url: Option<Secret>,
     log_level: Option<String>,
+    /// OpenTelemetry's standard name, for all services at once.
+    otel_exporter_otlp_endpoint: Option<String>,
 }
 
 impl ServerSettings {
@@ -175,7 +180,18 @@ impl ServerSettings {
         let shared: SharedEnv = from_iter("", vars)?;
         settings.database_url = settings.database_url.or(shared.database_url);
         settings.log_level = settings.log_level.or(shared.log_level);
+        settings.otlp_endpoint = settings
+            .otlp_endpoint
+            .or(shared.otel_exporter_otlp_endpoint)
+            .filter(|e| !e.trim().is_empty());
         Ok(settings)
+    }
+
+    /// Where spans go (`<endpoint>/v1/traces`), when export is on.
+    pub fn otlp_traces_endpoint(&self) -> Option<String> {
+        self.otlp_endpoint
+            .as_deref()
+            .map(|e| format!("{}/v1/traces", e.trim().trim_end_matches('/')))
     }
 
     /// The database URL, or the embedded SQLite default for this service.

@@ -64,6 +64,7 @@ pub fn new_request_id() -> String {
 pub async fn request_context(
     logger: Logger,
     metrics: Metrics,
+    spans: Option<crate::trace::SpanExport>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
@@ -91,6 +92,9 @@ pub async fn request_context(
     // Handlers' errors arrive inside the response; an `Err` here can only come from
     // an inner middleware, and actix renders it. (No clone of the request may be held
     // across the call: routing needs it unshared.)
+    let span_start = spans
+        .as_ref()
+        .map(|_| (trace.clone(), std::time::SystemTime::now()));
     let serve = crate::trace::scope(trace, next.call(req));
     let mut res = match crate::logging::scope(req_logger.clone(), serve).await {
         Ok(res) => problem_response(res, &request_id, &req_logger),
@@ -116,6 +120,15 @@ pub async fn request_context(
     let request = res.request();
     let pattern = request.match_pattern();
     metrics.observe(request.method(), pattern.as_deref(), status, elapsed);
+    if let (Some(spans), Some((context, started))) = (&spans, &span_start) {
+        spans.served(&crate::trace::ServedSpan {
+            context,
+            method: request.method().as_str(),
+            route: pattern.as_deref().unwrap_or("unmatched"),
+            status,
+            started: *started,
+        });
+    }
     if let (Some(tap), Some(pattern)) = (RESPONSE_TAP.get(), pattern.as_deref()) {
         tap(&Observed {
             method: request.method().as_str(),

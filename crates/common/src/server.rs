@@ -63,6 +63,7 @@ async fn docs_file(
 pub fn app(
     ctx: &AppContext,
     routes: fn(&mut web::ServiceConfig),
+    spans: Option<crate::trace::SpanExport>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -90,7 +91,7 @@ pub fn app(
 
     App::new()
         .wrap(from_fn(move |req, next| {
-            request_context(logger.clone(), recorder.clone(), req, next)
+            request_context(logger.clone(), recorder.clone(), spans.clone(), req, next)
         }))
         .configure(|cfg| configure_extractors(cfg, ctx.json_limit))
         .app_data(aweb::Data::new(ctx.readiness.clone()))
@@ -212,6 +213,7 @@ pub struct Application {
     server: Server,
     readiness: Readiness,
     logger: Logger,
+    spans: Option<crate::trace::SpanExport>,
     on_stop: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>,
 }
 
@@ -228,6 +230,15 @@ impl Application {
         S: Fn(&mut aweb::ServiceConfig) + Clone + Send + 'static,
     {
         let port = listener.local_addr()?.port();
+        let spans = settings
+            .otlp_traces_endpoint()
+            .map(|endpoint| crate::trace::SpanExport::new(ctx.service, &endpoint))
+            .transpose()
+            .map_err(std::io::Error::other)?;
+        if let Some(endpoint) = settings.otlp_traces_endpoint() {
+            slog::info!(ctx.logger, "exporting spans over OTLP"; "endpoint" => endpoint);
+        }
+        let exported = spans.clone();
         let readiness = ctx.readiness.clone();
         let logger = ctx.logger.clone();
         let workers = settings
@@ -237,7 +248,7 @@ impl Application {
         // Signals are ours to handle (see `run_until_stopped`).
         let server = actix_web::HttpServer::new(move || {
             let state = state.clone();
-            app(&ctx, routes).configure(move |cfg| state(cfg))
+            app(&ctx, routes, exported.clone()).configure(move |cfg| state(cfg))
         })
         .listen(listener)?
         .disable_signals()
@@ -251,6 +262,7 @@ impl Application {
             server,
             readiness,
             logger,
+            spans,
             on_stop: None,
         })
     }
@@ -280,6 +292,9 @@ impl Application {
         readiness.start_draining();
         if let Some(on_stop) = self.on_stop {
             on_stop.await;
+        }
+        if let Some(spans) = self.spans {
+            let _ = tokio::task::spawn_blocking(move || spans.flush()).await;
         }
         result
     }

@@ -5,6 +5,15 @@
 //! background work (a queued job) re-enters the trace it was made in with [`scope`].
 
 use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{
+    SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 
 pub const TRACEPARENT: &str = "traceparent";
 
@@ -110,6 +119,109 @@ pub fn propagate(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     match outgoing() {
         Some(value) => request.header(TRACEPARENT, value),
         None => request,
+    }
+}
+
+/// One answered request, as its span is exported.
+pub struct ServedSpan<'a> {
+    pub context: &'a TraceContext,
+    pub method: &'a str,
+    /// The matched route pattern (bounded), or the path when nothing matched.
+    pub route: &'a str,
+    pub status: u16,
+    pub started: SystemTime,
+}
+
+/// Sends every request's span to an OpenTelemetry collector over OTLP (HTTP, protobuf),
+/// in batches from a thread of its own; off unless an endpoint is configured.
+#[derive(Clone)]
+pub struct SpanExport {
+    provider: SdkTracerProvider,
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+}
+
+impl SpanExport {
+    /// `endpoint` is the collector's traces URL, e.g. `http://collector:4318/v1/traces`.
+    pub fn new(service: &'static str, endpoint: &str) -> Result<Self, String> {
+        // The blocking HTTP client owns a runtime of its own, which may be neither made
+        // nor dropped on an async thread: the exporter is built on a plain one.
+        let endpoint = endpoint.to_owned();
+        std::thread::spawn(move || Self::build(service, &endpoint))
+            .join()
+            .map_err(|_| "building the OTLP exporter panicked".to_owned())?
+    }
+
+    fn build(service: &'static str, endpoint: &str) -> Result<Self, String> {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(
+                reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("OTLP client: {e}"))?,
+            )
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| format!("OTLP exporter for {endpoint}: {e}"))?;
+        let batches = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_scheduled_delay(Duration::from_secs(1))
+                    .build(),
+            )
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(batches)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(format!("peermesh-{service}"))
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("peermesh");
+        Ok(Self { provider, tracer })
+    }
+
+    /// Records the server span of one answered request, ending now.
+    pub fn served(&self, span: &ServedSpan) {
+        let (Some(trace_id), Some(span_id)) = (
+            TraceId::from_hex(&span.context.trace_id).ok(),
+            SpanId::from_hex(&span.context.span_id).ok(),
+        ) else {
+            return;
+        };
+        let flags = TraceFlags::new(u8::from_str_radix(&span.context.flags, 16).unwrap_or(1));
+        let parent = match span
+            .context
+            .parent_id
+            .as_deref()
+            .and_then(|p| SpanId::from_hex(p).ok())
+        {
+            Some(parent) => opentelemetry::Context::new().with_remote_span_context(
+                SpanContext::new(trace_id, parent, flags, true, TraceState::default()),
+            ),
+            None => opentelemetry::Context::new(),
+        };
+        let mut builder = SpanBuilder::from_name(format!("{} {}", span.method, span.route))
+            .with_kind(SpanKind::Server)
+            .with_start_time(span.started)
+            .with_attributes([
+                KeyValue::new("http.request.method", span.method.to_owned()),
+                KeyValue::new("http.route", span.route.to_owned()),
+                KeyValue::new("http.response.status_code", i64::from(span.status)),
+            ]);
+        builder.trace_id = Some(trace_id);
+        builder.span_id = Some(span_id);
+        if span.status >= 500 {
+            builder.status = Status::error("server error");
+        }
+        let mut exported = self.tracer.build_with_context(builder, &parent);
+        opentelemetry::trace::Span::end(&mut exported);
+    }
+
+    /// Sends what is still buffered (at shutdown).
+    pub fn flush(&self) {
+        let _ = self.provider.force_flush();
     }
 }
 

@@ -34,6 +34,7 @@ macro_rules! app {
                     request_context(
                         peermesh_common::logging::discard(),
                         peermesh_common::metrics::Metrics::new("test").unwrap(),
+                        None,
                         req,
                         next,
                     )

@@ -378,6 +378,7 @@ async fn principal_extractor_answers_401_problems() {
                 peermesh_common::middleware::request_context(
                     peermesh_common::logging::discard(),
                     peermesh_common::metrics::Metrics::new("test").unwrap(),
+                    None,
                     req,
                     next,
                 )

@@ -8,3 +8,4 @@ mod graph;
 mod items;
 mod search;
 mod support;
+mod telemetry;
