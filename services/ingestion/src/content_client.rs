@@ -238,6 +238,36 @@ impl ContentClient {
         Ok(token)
     }
 
+    /// Whether `owner` still has item `id` (a conditional GET, `If-None-Match: *`, so
+    /// no body comes back): the user may have deleted what an upload made.
+    pub async fn item_exists(&self, owner: &str, id: &str) -> Result<bool, ContentError> {
+        let url = format!(
+            "{}/api/v1/content/{id}",
+            self.settings.content_url.trim_end_matches('/')
+        );
+        let mut refreshed = false;
+        loop {
+            let token = self.token(owner, refreshed).await?;
+            let resp = peermesh_common::trace::propagate(self.http.get(&url))
+                .bearer_auth(&token)
+                .header("x-on-behalf-of", owner)
+                .header(reqwest::header::IF_NONE_MATCH, "*")
+                .send()
+                .await
+                .map_err(|e| ContentError::Unavailable(e.to_string()))?;
+            match resp.status().as_u16() {
+                304 | 200 => return Ok(true),
+                404 => return Ok(false),
+                401 if !refreshed => refreshed = true,
+                status => {
+                    return Err(ContentError::Unavailable(format!(
+                        "the content service answered {status}"
+                    )))
+                }
+            }
+        }
+    }
+
     /// Creates the item for `owner`; returns its id. `key` makes retries safe.
     pub async fn create_item(
         &self,

@@ -298,15 +298,20 @@ pub(crate) async fn accept(
     let settings = &state.settings;
     let owner = owner.to_owned();
 
-    // The same bytes from the same user: the earlier job answers.
+    // The same bytes from the same user: the earlier job answers, unless what it made
+    // has been deleted since (then the file is taken in again).
     let (o, sha) = (owner.clone(), input.sha256.clone());
+    let mut stale = None;
     if let Some(earlier) = state
         .db
         .run(move |conn| jobs::job_for_file(conn, &o, &sha))
         .await?
     {
         if let Some(answer) = earlier_answer(&earlier) {
-            return Ok(answer);
+            if !items_deleted(state, &earlier).await {
+                return Ok(answer);
+            }
+            stale = Some(earlier.id);
         }
     }
 
@@ -323,7 +328,7 @@ pub(crate) async fn accept(
     .map_err(|e| format_problem(&e))?;
 
     let job = new_job(state, &owner, &input, sync, request_id.clone())?;
-    let job = claim(state, job, &input, staged).await?;
+    let job = claim(state, job, &input, staged, stale).await?;
     let Claimed::New(job) = job else {
         let Claimed::Earlier(earlier) = job else {
             unreachable!("claim answers New or Earlier")
@@ -393,6 +398,30 @@ pub(crate) async fn accept(
 
 /// The answer an earlier job of the same bytes gives: done (200) or under way (202);
 /// none when it failed or was cancelled (the file is taken in again).
+/// Whether every item a succeeded job made has been deleted by its owner since. When
+/// the content service cannot tell now, the earlier answer stands (as before).
+async fn items_deleted(state: &AppState, earlier: &Job) -> bool {
+    if earlier.status != jobs::SUCCEEDED {
+        return false;
+    }
+    let ids: Vec<String> = serde_json::from_str(&earlier.content_ids).unwrap_or_default();
+    if ids.is_empty() {
+        return false;
+    }
+    for id in &ids {
+        match state.content.item_exists(&earlier.owner_id, id).await {
+            Ok(false) => {}
+            Ok(true) => return false,
+            Err(e) => {
+                slog::warn!(state.logger, "cannot tell whether an upload's item still exists";
+                    "job" => &earlier.id, "error" => e.to_string());
+                return false;
+            }
+        }
+    }
+    true
+}
+
 fn earlier_answer(earlier: &Job) -> Option<Answer> {
     match earlier.status.as_str() {
         jobs::SUCCEEDED => Some(answer(StatusCode::OK, earlier)),
@@ -445,6 +474,7 @@ async fn claim(
     job: Job,
     input: &FileInput,
     staged: Staged,
+    stale: Option<String>,
 ) -> Result<Claimed, ApiError> {
     let settings = &state.settings;
     let limits = jobs::FileLimits {
@@ -455,7 +485,7 @@ async fn claim(
     let outcome = state
         .db
         .write(move |conn| {
-            let claim = jobs::claim_file(conn, &record, &sha, size, limits)?;
+            let claim = jobs::claim_file(conn, &record, &sha, size, limits, stale.as_deref())?;
             if let FileClaim::New = claim {
                 // Inside the transaction: a job exists exactly when its bytes do.
                 staged

@@ -460,7 +460,7 @@ pub enum FileClaim {
 }
 
 /// Records `job` for the owner's file `sha256` of `size` bytes, unless an earlier job
-/// for the same bytes answers or a limit refuses it. Run in a write transaction; a
+/// for the same bytes answers (all but `stale`, see below) or a limit refuses it. Run in a write transaction; a
 /// concurrent claim of the same file makes this one fail with a unique violation (the
 /// caller then finds the winner with [`job_for_file`]).
 pub fn claim_file(
@@ -469,11 +469,16 @@ pub fn claim_file(
     sha256: &str,
     size: u64,
     limits: FileLimits,
+    stale: Option<&str>,
 ) -> Result<FileClaim, DbError> {
     let owner = job.owner_id.as_str();
     let earlier = job_for_file(conn, owner, sha256)?;
     if let Some(earlier) = &earlier {
-        if ![FAILED, CANCELLED].contains(&earlier.status.as_str()) {
+        // A failed or cancelled job is replaced, and so is `stale`: a succeeded job
+        // whose items the owner has deleted since.
+        let replaced = [FAILED, CANCELLED].contains(&earlier.status.as_str())
+            || stale == Some(earlier.id.as_str());
+        if !replaced {
             return Ok(FileClaim::Earlier(Box::new(earlier.clone())));
         }
     }

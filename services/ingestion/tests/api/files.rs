@@ -224,6 +224,33 @@ async fn a_small_file_becomes_a_content_item_at_once_and_only_once() {
     let list = env.content_get("/api/v1/content").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(env.job(&job_id).await["status"], "succeeded");
+
+    // Once the user has deleted the item, the same bytes are taken in again (not
+    // answered with the dead item), and the new item answers from then on.
+    let content = env.content.as_ref().unwrap();
+    let deleted = content
+        .client
+        .request(Method::DELETE, &format!("/api/v1/content/{}", ids[0]))
+        .bearer_auth(&env.user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let upload = || file("notes.md", "text/markdown", markdown.as_bytes().to_vec());
+    let renewed = env.upload(upload()).await;
+    assert_eq!(renewed.status(), 201);
+    let renewed: Value = renewed.json().await.unwrap();
+    assert_ne!(renewed["job"]["id"], job_id.as_str());
+    let new_id = renewed["content_ids"][0].as_str().unwrap().to_owned();
+    assert_ne!(new_id, ids[0]);
+    assert!(env.content_item(&new_id).await["body"]
+        .as_str()
+        .unwrap()
+        .starts_with("Field notes"));
+    let third = env.upload(upload()).await;
+    assert_eq!(third.status(), 200);
+    let third: Value = third.json().await.unwrap();
+    assert_eq!(third["content_ids"], serde_json::json!([new_id]));
 }
 
 #[actix_web::test]
