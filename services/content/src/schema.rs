@@ -17,6 +17,7 @@ diesel::table! {
         model -> Text,
         chunk -> Integer,
         vector -> Binary,
+        stale -> Bool,
     }
 }
 

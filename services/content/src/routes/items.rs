@@ -500,8 +500,8 @@ fn prepare_patch(input: PatchItem, limits: &Limits) -> Result<Changes, ApiError>
 }
 
 /// Changes an item. With `If-Match`, only if it is still at that ETag (412 otherwise).
-/// A new body replaces the chunks and drops the item's vectors (they described the
-/// old text).
+/// A new body replaces the chunks; the item's vectors are kept but marked stale (they
+/// describe the old text), and the answer names their models in `stale_vectors`.
 #[api_v2_operation(summary = "Update a content item", tags(content))]
 pub async fn patch(
     req: HttpRequest,
@@ -528,6 +528,7 @@ pub async fn patch(
                 return Ok(Err(e));
             }
             let now = chrono::Utc::now().naive_utc();
+            let new_body = changes.chunks.is_some();
             if !store::update(conn, &item, &changes, now)? {
                 // Another writer got there first (PostgreSQL, read committed).
                 return Ok(Err(precondition_failed(
@@ -535,12 +536,24 @@ pub async fn patch(
                     &etag(item.version + 1),
                 )));
             }
-            Ok(store::get(conn, Some(&owner), &id)?.ok_or_else(not_found))
+            // Its vectors describe the old text: kept, marked stale, and named here.
+            let stale = if new_body {
+                Some(crate::store::embeddings::mark_stale(conn, &id)?).filter(|m| !m.is_empty())
+            } else {
+                None
+            };
+            Ok(store::get(conn, Some(&owner), &id)?
+                .map(|item| (item, stale))
+                .ok_or_else(not_found))
         })
         .await??;
+    let (item, stale_vectors) = item;
     Ok(Tagged {
         etag: Some(etag(item.version)),
-        body: ItemOut::from(item),
+        body: ItemOut {
+            stale_vectors,
+            ..ItemOut::from(item)
+        },
         location: None,
     })
 }

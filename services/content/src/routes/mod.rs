@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/{id}", web::delete().to(items::delete))
         .route("/{id}/chunks", web::get().to(items::chunks))
         .route("/{id}/embeddings", web::put().to(search::put_embeddings))
+        .route("/{id}/embeddings", web::get().to(search::list_embeddings))
         .route("/{id}/links", web::post().to(graph::create_link))
         .route("/{id}/links", web::get().to(graph::list_links))
         .route(
@@ -83,6 +84,7 @@ pub const CONTRACT: Contract = {
                 .response_headers(&[(412, &[ETag])]),
             Operation::new("GET /{id}/chunks").request_headers(&[OnBehalfOf]),
             Operation::new("PUT /{id}/embeddings").request_headers(&[OnBehalfOf]),
+            Operation::new("GET /{id}/embeddings").request_headers(&[OnBehalfOf]),
             Operation::new("POST /{id}/links")
                 .statuses(&[409])
                 .request_headers(&[OnBehalfOf])
@@ -162,6 +164,11 @@ pub struct ItemOut {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// In the answer to a PATCH that changed the body: the models whose vectors of this
+    /// item are now stale (kept, and listed so by `GET /{id}/embeddings`, until new
+    /// ones are PUT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_vectors: Option<Vec<String>>,
 }
 
 /// Takes the item's fields over (the body may be 100 MiB).
@@ -185,6 +192,7 @@ impl From<Item> for ItemOut {
                 i.source_sha256,
             ),
             version: i.version,
+            stale_vectors: None,
         }
     }
 }

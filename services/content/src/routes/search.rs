@@ -222,6 +222,53 @@ pub async fn put_embeddings(
     }
 }
 
+/// The item's vectors of one model.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ModelVectorsOut {
+    pub model: String,
+    /// How many of the item's chunks have a vector of this model.
+    pub vectors: i64,
+    /// The body changed after they were written: they describe the old text (still
+    /// used by similarity search) until new ones are PUT.
+    pub stale: bool,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct EmbeddingsOut {
+    pub models: Vec<ModelVectorsOut>,
+}
+
+/// Lists the item's vectors per model, saying which are stale.
+#[api_v2_operation(summary = "The item's vectors per model", tags(search))]
+pub async fn list_embeddings(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<web::Json<EmbeddingsOut>, ApiError> {
+    let id = item_id(&path)?;
+    let scope = caller.read_scope();
+    let overview = state
+        .db
+        .run(move |conn| {
+            if items_store::visible_owner(conn, scope.as_deref(), &id)?.is_none() {
+                return Ok(None);
+            }
+            embeddings::item_overview(conn, &id).map(Some)
+        })
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(web::Json(EmbeddingsOut {
+        models: overview
+            .into_iter()
+            .map(|(model, vectors, stale)| ModelVectorsOut {
+                model,
+                vectors,
+                stale,
+            })
+            .collect(),
+    }))
+}
+
 #[derive(Debug, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields)]
 pub struct SimilarQuery {

@@ -128,6 +128,40 @@ pub fn delete_for_item(conn: &mut DbConnection, owner: &str, item_id: &str) -> R
     Ok(())
 }
 
+/// Marks the item's vectors stale (its body changed: they describe the old text) and
+/// returns their models. They stay usable until new ones are PUT.
+pub fn mark_stale(conn: &mut DbConnection, item_id: &str) -> Result<Vec<String>, DbError> {
+    diesel::update(
+        content_embeddings::table.filter(content_embeddings::item_id.eq(item_id.to_owned())),
+    )
+    .set(content_embeddings::stale.eq(true))
+    .execute(conn)?;
+    item_models(conn, item_id)
+}
+
+/// The item's vectors per model: (model, how many chunks have one, stale).
+pub fn item_overview(
+    conn: &mut DbConnection,
+    item_id: &str,
+) -> Result<Vec<(String, i64, bool)>, DbError> {
+    let rows: Vec<(String, bool)> = content_embeddings::table
+        .filter(content_embeddings::item_id.eq(item_id.to_owned()))
+        .select((content_embeddings::model, content_embeddings::stale))
+        .order(content_embeddings::model.asc())
+        .load(conn)?;
+    let mut overview: Vec<(String, i64, bool)> = Vec::new();
+    for (model, stale) in rows {
+        match overview.last_mut() {
+            Some(last) if last.0 == model => {
+                last.1 += 1;
+                last.2 |= stale;
+            }
+            _ => overview.push((model, 1, stale)),
+        }
+    }
+    Ok(overview)
+}
+
 /// The item's unit vectors of `model`, by chunk.
 pub fn item_vectors(
     conn: &mut DbConnection,

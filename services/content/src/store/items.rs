@@ -353,8 +353,6 @@ pub fn update(
     }
     if let Some(chunks) = &changes.chunks {
         replace_chunks(conn, &item.id, chunks)?;
-        // Vectors describe the old chunks.
-        super::embeddings::delete_for_item(conn, &item.owner_id, &item.id)?;
     }
     Ok(true)
 }

@@ -406,18 +406,57 @@ async fn embeddings_and_similarity() {
         assert_eq!(problem["errors"][0]["field"], field, "{body}");
     }
 
-    // A new body drops the item's vectors: they described the old text.
+    // A new body keeps the item's vectors but says they are stale (they describe the
+    // old text): in the PATCH answer and in the item's list of vectors, until new ones
+    // are PUT.
+    let embeddings = |id: String| {
+        let env = &env;
+        async move {
+            let resp = env
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/content/{id}/embeddings"),
+                    t,
+                    None,
+                )
+                .await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
     assert_eq!(
-        env.call(
+        embeddings(north.clone()).await,
+        json!({"models": [{"model": "geo", "vectors": 2, "stale": false}]})
+    );
+    let patched = env
+        .call(
             Method::PATCH,
             &format!("/api/v1/content/{north}"),
             t,
-            Some(json!({"body": "changed"}))
+            Some(json!({"body": "changed"})),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["stale_vectors"], json!(["geo"]));
+    assert_eq!(
+        embeddings(north.clone()).await,
+        json!({"models": [{"model": "geo", "vectors": 2, "stale": true}]})
+    );
+    // A change that leaves the body alone says nothing of vectors.
+    let retitled: Value = env
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/content/{north}"),
+            t,
+            Some(json!({"title": "North, again"})),
         )
         .await
-        .status(),
-        200
-    );
+        .json()
+        .await
+        .unwrap();
+    assert!(retitled.get("stale_vectors").is_none(), "{retitled}");
+    // Still found by similarity (the best description there is), never lost.
     let similar: Value = env
         .post(
             "/api/v1/content/search/similar",
@@ -428,9 +467,35 @@ async fn embeddings_and_similarity() {
         .json()
         .await
         .unwrap();
-    assert!(!ids(&similar).contains(&north));
+    assert!(ids(&similar).contains(&north));
     assert!(!ids(&similar).contains(&bobs), "never another user's items");
-    assert_eq!(ids(&similar).len(), 3);
+    assert_eq!(ids(&similar).len(), 4);
+    // New vectors for the new text: fresh again.
+    assert_eq!(
+        env.call(
+            Method::PUT,
+            &format!("/api/v1/content/{north}/embeddings"),
+            t,
+            Some(json!({"model": "geo", "vectors": [{"chunk": 0, "vector": [0.0, 1.0]}]}))
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(
+        embeddings(north.clone()).await,
+        json!({"models": [{"model": "geo", "vectors": 1, "stale": false}]})
+    );
+    // Another user's item is not found.
+    let bob_sees = env
+        .call(
+            Method::GET,
+            &format!("/api/v1/content/{north}/embeddings"),
+            &env.user().await.access_token,
+            None,
+        )
+        .await;
+    assert_eq!(bob_sees.status(), 404);
 }
 
 #[actix_web::test]

@@ -1,0 +1,1 @@
+ALTER TABLE content_embeddings DROP COLUMN stale;
