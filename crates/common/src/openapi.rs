@@ -14,6 +14,8 @@ use crate::error::{problem_type, PROBLEM_JSON};
 pub enum Header {
     CacheControl,
     ContentDisposition,
+    ContentSecurityPolicy,
+    ContentTypeOptions,
     ETag,
     IdempotencyKey,
     IfMatch,
@@ -34,6 +36,8 @@ impl Header {
         match self {
             Self::CacheControl => "Cache-Control",
             Self::ContentDisposition => "Content-Disposition",
+            Self::ContentSecurityPolicy => "Content-Security-Policy",
+            Self::ContentTypeOptions => "X-Content-Type-Options",
             Self::ETag => "ETag",
             Self::IdempotencyKey => "Idempotency-Key",
             Self::IfMatch => "If-Match",
@@ -54,6 +58,10 @@ impl Header {
         match self {
             Self::CacheControl => "`no-store`: the answer carries tokens or secrets.",
             Self::ContentDisposition => "`attachment`, with the file's name.",
+            Self::ContentSecurityPolicy => {
+                "`sandbox; default-src 'none'`: the file never runs on our origin."
+            }
+            Self::ContentTypeOptions => "`nosniff`: the type given is the one used.",
             Self::ETag => "The version of the resource, for `If-Match` / `If-None-Match`.",
             Self::IdempotencyKey => {
                 "1..255 visible ASCII characters. A retry with the same key and body gets \
@@ -82,6 +90,8 @@ impl Header {
         Value::from(match self {
             Self::CacheControl => "no-store",
             Self::ContentDisposition => "attachment; filename=\"notes.pdf\"",
+            Self::ContentSecurityPolicy => "sandbox; default-src 'none'",
+            Self::ContentTypeOptions => "nosniff",
             Self::ETag | Self::IfMatch | Self::IfNoneMatch => "\"3f9a1c0e5b7d2a64\"",
             Self::IdempotencyKey => "7c0d6a8e-create-notes-1",
             Self::Location => "/api/v1/content/0193a5b2-7c4e-7d3a-9f1e-2b3c4d5e6f70",
@@ -116,6 +126,8 @@ pub struct Operation {
     /// Called by service clients with their id and secret (OAuth's token endpoint):
     /// HTTP Basic, or the same two fields in the form body.
     pub client_credentials: bool,
+    /// Answers 200 with a file of any type (a download), not JSON.
+    pub download: bool,
 }
 
 impl Operation {
@@ -127,7 +139,13 @@ impl Operation {
             response_headers: &[],
             oauth_errors: false,
             client_credentials: false,
+            download: false,
         }
+    }
+
+    pub const fn download(mut self) -> Self {
+        self.download = true;
+        self
     }
 
     pub const fn statuses(mut self, statuses: &'static [u16]) -> Self {
@@ -368,6 +386,15 @@ fn finish_operation(
     }
     if has_query {
         statuses.extend([400, 422]);
+    }
+    if own.is_some_and(|o| o.download) {
+        operation["responses"]["200"] = json!({
+            "description": "The file, as an attachment; its type is what its bytes are",
+            "content": {"*/*": {
+                "schema": {"type": "string", "format": "binary"},
+                "example": "(the file's bytes)"
+            }}
+        });
     }
     let responses = operation["responses"]
         .as_object_mut()

@@ -147,7 +147,10 @@ pub fn check(spec: &Value, prefix: &str, seen: &[Seen]) -> Vec<String> {
             let listed = response
                 .get("content")
                 .and_then(Value::as_object)
-                .is_some_and(|c| c.keys().any(|k| k.eq_ignore_ascii_case(content_type)));
+                .is_some_and(|c| {
+                    c.keys()
+                        .any(|k| k == "*/*" || k.eq_ignore_ascii_case(content_type))
+                });
             if !listed {
                 gaps.push(format!(
                     "{what}: content type {content_type} is not documented"

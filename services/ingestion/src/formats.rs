@@ -34,6 +34,22 @@ impl Format {
         Self::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// The media type a file of this format is served as.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain",
+            Format::Markdown => "text/markdown",
+            Format::Html => "text/html",
+            Format::Json => "application/json",
+            Format::Csv => "text/csv",
+            Format::Pdf => "application/pdf",
+            Format::Docx => {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            }
+            Format::Feed => "application/xml",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Text => "text",

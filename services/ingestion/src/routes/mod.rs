@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/{id}", web::get().to(jobs::get))
         .route("/jobs/{id}", web::delete().to(jobs::cancel))
-        .route("/jobs/{id}/retry", web::post().to(jobs::retry));
+        .route("/jobs/{id}/retry", web::post().to(jobs::retry))
+        .route("/jobs/{id}/file", web::get().to(jobs::original));
 }
 
 /// What the OpenAPI document says beyond the handlers' signatures (statuses, headers,
@@ -48,6 +49,16 @@ pub const CONTRACT: Contract = {
                 .statuses(&[409])
                 .response_headers(&[(202, &[Location])]),
             Operation::new("POST /jobs/{id}/retry").statuses(&[409]),
+            Operation::new("GET /jobs/{id}/file")
+                .download()
+                .response_headers(&[(
+                    200,
+                    &[
+                        Header::ContentDisposition,
+                        Header::ContentSecurityPolicy,
+                        Header::ContentTypeOptions,
+                    ],
+                )]),
             Operation::new("DELETE /jobs/{id}").statuses(&[409]),
         ],
     }

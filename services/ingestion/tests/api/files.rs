@@ -253,6 +253,74 @@ async fn a_small_file_becomes_a_content_item_at_once_and_only_once() {
     assert_eq!(third["content_ids"], serde_json::json!([new_id]));
 }
 
+/// The original of an upload comes back byte for byte, to its owner only, typed by
+/// its bytes and always as an attachment (an HTML file is never rendered by us).
+#[actix_web::test]
+async fn the_original_file_is_downloadable_by_its_owner_as_an_attachment() {
+    let env = stack(None, true, &[]).await;
+    let download = |job: String, token: String| {
+        let client = env.ingest.client.clone();
+        async move {
+            client
+                .request(Method::GET, &format!("/api/v1/ingest/jobs/{job}/file"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let token = env.user.access_token.clone();
+    let cases: [(&str, &str, &[u8], &str, &str); 3] = [
+        (
+            "notes.md",
+            "text/markdown",
+            b"# Notes\n\nKept as they came.\n",
+            "text/markdown",
+            "attachment; filename=\"notes.md\"",
+        ),
+        (
+            "page.html",
+            "text/html",
+            b"<html><body><script>alert(1)</script><p>Hello there, reader.</p></body></html>",
+            "text/html",
+            "attachment; filename=\"page.html\"",
+        ),
+        (
+            "résumé.txt",
+            "text/plain",
+            b"Plain words in a file with an accented name.",
+            "text/plain",
+            "attachment; filename=\"r_sum_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt",
+        ),
+    ];
+    for (name, mime, bytes, served_as, disposition) in cases {
+        let resp = env.upload(file(name, mime, bytes.to_vec())).await;
+        assert_eq!(resp.status(), 201, "{name}");
+        let job: Value = resp.json().await.unwrap();
+        let job_id = job["job"]["id"].as_str().unwrap().to_owned();
+
+        let resp = download(job_id.clone(), token.clone()).await;
+        assert_eq!(resp.status(), 200, "{name}");
+        let header = |n: &str| resp.headers()[n].to_str().unwrap().to_owned();
+        assert_eq!(header("content-type"), served_as, "{name}");
+        assert_eq!(header("content-disposition"), disposition, "{name}");
+        assert!(header("content-security-policy").starts_with("sandbox"));
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(header("content-length"), bytes.len().to_string());
+        assert_eq!(&resp.bytes().await.unwrap()[..], bytes, "{name}");
+
+        // Another user does not learn the job exists.
+        let other = register(&env.auth.client, &unique_email("peer")).await;
+        assert_problem(download(job_id, other.access_token).await, 404, "not_found").await;
+    }
+    assert_problem(
+        download(uuid::Uuid::new_v4().to_string(), token.clone()).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
 #[actix_web::test]
 async fn every_text_format_is_read_and_others_are_refused() {
     let env = stack(None, true, &[]).await;
