@@ -87,12 +87,16 @@ pub enum FormatError {
 pub struct Limits {
     /// The most pages read from a PDF; more is refused.
     pub max_pdf_pages: usize,
+    /// HTML is a web page (a URL import): keep its main text, as a reader view would,
+    /// rather than every text node (navigation, footers, sidebars).
+    pub readable: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_pdf_pages: 2000,
+            readable: false,
         }
     }
 }
@@ -405,6 +409,9 @@ pub fn extract(
             (first_line(&body), body)
         }
         Format::Markdown => markdown(&text),
+        Format::Html if limits.readable => {
+            readable_html(&text, &mut metadata).unwrap_or_else(|| html(&text, &mut metadata))
+        }
         Format::Html => html(&text, &mut metadata),
         Format::Json => json_text(&text, &mut metadata)?,
         Format::Csv => csv_text(&text, &mut metadata)?,
@@ -693,6 +700,36 @@ const BLOCK_ELEMENTS: &[&str] = &[
     "figcaption",
     "form",
 ];
+
+/// The main text of a web page (Readability's article: no navigation, footers or
+/// sidebars), with its title and byline; `None` when no article stands out, and the
+/// whole page's text is taken instead.
+fn readable_html(
+    text: &str,
+    metadata: &mut Map<String, Value>,
+) -> Option<(Option<String>, String)> {
+    let config = dom_smoothie::Config {
+        text_mode: dom_smoothie::TextMode::Formatted,
+        // Pages are bounded by the fetch limit; this bounds the work on one.
+        max_elements_to_parse: 100_000,
+        ..Default::default()
+    };
+    let mut reader = dom_smoothie::Readability::new(text, None, Some(config)).ok()?;
+    let article = reader.parse().ok()?;
+    let body = tidy(&article.text_content);
+    if body.trim().is_empty() {
+        return None;
+    }
+    if let Some(byline) = article.byline.filter(|b| !b.trim().is_empty()) {
+        metadata.insert("author".into(), json!(byline.trim()));
+    }
+    if let Some(lang) = article.lang.filter(|l| !l.trim().is_empty()) {
+        metadata.insert("language".into(), json!(lang.trim()));
+    }
+    metadata.insert("extraction".into(), json!("readability"));
+    let title = Some(article.title.trim().to_owned()).filter(|t| !t.is_empty());
+    Some((title, body))
+}
 
 /// The readable text of an HTML fragment (a feed entry's content).
 pub fn html_to_text(fragment: &str) -> String {

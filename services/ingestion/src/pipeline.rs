@@ -117,6 +117,8 @@ pub async fn run_file(
             input.declared_type.clone(),
             state.settings.chunk_chars,
             state.settings.chunk_overlap,
+            // A fetched web page: its article, not its navigation and footers.
+            input.url.is_some(),
         )
         .await
         .map_err(|e| match e {

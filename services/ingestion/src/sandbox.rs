@@ -28,6 +28,9 @@ pub struct ParseRequest {
     pub chunk_chars: usize,
     pub overlap: usize,
     pub max_pdf_pages: usize,
+    /// A web page: keep its main text only (see `formats::Limits::readable`).
+    #[serde(default)]
+    pub readable: bool,
     /// The child's address-space limit, in bytes.
     pub memory_bytes: u64,
     /// The child's CPU-time limit, in seconds.
@@ -75,6 +78,7 @@ impl Sandbox {
         declared_type: Option<String>,
         chunk_chars: usize,
         overlap: usize,
+        readable: bool,
     ) -> Result<(Document, Vec<peermesh_chunking::Chunk>), SandboxError> {
         let request = ParseRequest {
             path,
@@ -83,6 +87,7 @@ impl Sandbox {
             chunk_chars,
             overlap,
             max_pdf_pages: self.max_pdf_pages,
+            readable,
             memory_bytes: self.memory_bytes,
             cpu_secs: self.timeout.as_secs().max(1),
         };
@@ -269,6 +274,7 @@ fn parse_in_child(
     };
     let limits = formats::Limits {
         max_pdf_pages: request.max_pdf_pages,
+        readable: request.readable,
     };
     let document = formats::extract(format, text, &bytes, request.filename.as_deref(), &limits)?;
     drop(bytes);

@@ -48,6 +48,12 @@ fn site_on(ip: &str, away: Vec<String>) -> (u16, Arc<AtomicUsize>) {
                 }),
             )
             .route(
+                "/article.html",
+                web::get().to(|| async {
+                    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(ARTICLE_PAGE)
+                }),
+            )
+            .route(
                 "/hop/{n}",
                 web::get().to(|n: web::Path<u32>| async move {
                     let target = if *n == 0 { "/page.html".to_owned() } else { format!("/hop/{}", *n - 1) };
@@ -77,6 +83,24 @@ fn site_on(ip: &str, away: Vec<String>) -> (u16, Arc<AtomicUsize>) {
     actix_web::rt::spawn(server);
     (port, hits)
 }
+
+/// A web page as sites make them: navigation, a header, the article, a sidebar and a
+/// footer around it.
+const ARTICLE_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>Herons of the delta | Birdwatch Weekly</title></head>
+<body>
+<nav class="site-nav"><a href="/">Home</a> <a href="/news">News</a> <a href="/shop">Shop our binoculars</a> <a href="/login">Log in</a></nav>
+<header class="masthead"><h1 class="logo">Birdwatch Weekly</h1><p>Menu: birds, trips, gear</p></header>
+<main><article>
+<h1>Herons of the delta</h1>
+<p class="byline">By Ada Fieldnote</p>
+<p>The grey heron stands in the shallows for an hour at a time, so still that the reeds move more than it does. Then the neck uncoils and the bill goes in, and a small fish is gone before the water settles again.</p>
+<p>In the delta the herons nest in colonies at the top of the alders. A single tree may hold a dozen nests, and in March the noise of the young carries across the water to the dykes where the birdwatchers wait with their scopes.</p>
+<p>Counting them is slow work. The survey team walks the same route every week, notes each nest that is in use, and compares the numbers with the years before. This spring the count rose for the third year running.</p>
+<p>Nobody is quite sure why. Cleaner water and more fish are the usual answers, but the milder winters matter too: fewer birds starve in January, and more of them are ready to breed when the days grow long.</p>
+</article></main>
+<aside class="sidebar"><h3>Related posts</h3><ul><li><a href="/egrets">Ten facts about egrets</a></li><li><a href="/owls">Owls at night</a></li></ul></aside>
+<footer class="site-footer"><p>Copyright 2026 Birdwatch Weekly. Subscribe to our newsletter for weekly deals.</p><p>Privacy policy · Cookie settings</p></footer>
+</body></html>"#;
 
 async fn import(env: &Env, url: &str) -> reqwest::Response {
     env.ingest
@@ -164,6 +188,66 @@ async fn pages_are_fetched_through_checked_redirects() {
             .len(),
         1
     );
+}
+
+/// A fetched page keeps its article, as a reader view would: not the navigation, the
+/// sidebar or the footer. (An uploaded HTML file keeps all of its text.)
+#[actix_web::test]
+async fn web_pages_keep_their_main_text() {
+    let port = site();
+    let env = stack(None, true, &[("ALLOW_PRIVATE_NETWORKS", "true".into())]).await;
+    let resp = import(&env, &format!("http://127.0.0.1:{port}/article.html")).await;
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let item = env
+        .content_item(body["content_ids"][0].as_str().unwrap())
+        .await;
+    let text = item["body"].as_str().unwrap();
+    for kept in [
+        "The grey heron stands in the shallows",
+        "the count rose for the third year running",
+        "more of them are ready to breed",
+    ] {
+        assert!(text.contains(kept), "{kept:?} is missing from:\n{text}");
+    }
+    for dropped in [
+        "Shop our binoculars",
+        "Log in",
+        "Related posts",
+        "Ten facts about egrets",
+        "Subscribe to our newsletter",
+        "Cookie settings",
+    ] {
+        assert!(!text.contains(dropped), "{dropped:?} was kept:\n{text}");
+    }
+    assert!(
+        text.split("\n\n").count() >= 4,
+        "paragraphs stay apart: {text}"
+    );
+    assert_eq!(item["metadata"]["extraction"], "readability");
+    assert!(item["title"]
+        .as_str()
+        .unwrap()
+        .contains("Herons of the delta"));
+
+    // The same page uploaded as a file is a document of its own: all of its text.
+    let upload = env
+        .upload(crate::files::file(
+            "page.html",
+            "text/html",
+            // Other bytes than the fetched page's (the same would answer with it).
+            format!("{ARTICLE_PAGE}<!-- saved -->").into_bytes(),
+        ))
+        .await;
+    assert_eq!(upload.status(), 201);
+    let uploaded: Value = upload.json().await.unwrap();
+    let whole = env
+        .content_item(uploaded["content_ids"][0].as_str().unwrap())
+        .await;
+    assert!(whole["body"]
+        .as_str()
+        .unwrap()
+        .contains("Subscribe to our newsletter"));
 }
 
 #[actix_web::test]
