@@ -226,6 +226,12 @@ pub fn status_problem(status: StatusCode) -> ApiError {
     }
 }
 
+/// The request's id as the middleware kept or made it (checked), for storing and
+/// forwarding — never the raw `X-Request-ID` header, which may be anything.
+pub fn request_id_of(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|id| id.0.clone())
+}
+
 /// Extractor for the request id (always present behind the middleware).
 impl FromRequest for RequestId {
     type Error = actix_web::Error;

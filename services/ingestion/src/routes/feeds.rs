@@ -59,13 +59,6 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::validation(vec![FieldError::new(field, message)])
 }
 
-fn request_id(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 #[derive(Debug, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedIn {
@@ -175,7 +168,10 @@ pub async fn create(
         next_poll_at: now + chrono::TimeDelta::seconds(state.settings.feed_poll_secs.max(1)),
         created_at: now,
     };
-    let (record, job) = (feed.clone(), polling::poll_job(&feed, request_id(&req)));
+    let (record, job) = (
+        feed.clone(),
+        polling::poll_job(&feed, peermesh_common::middleware::request_id_of(&req)),
+    );
     state
         .db
         .write(move |conn| {
@@ -274,7 +270,7 @@ pub async fn refresh(
 ) -> Result<super::files::Accepted, ApiError> {
     let id = feed_id(&path)?;
     let (feed, _) = load(&state, principal.subject(), &id).await?;
-    let job = polling::poll_job(&feed, request_id(&req));
+    let job = polling::poll_job(&feed, peermesh_common::middleware::request_id_of(&req));
     let record = job.clone();
     let interval = TimeDelta::seconds(state.settings.feed_refresh_interval_secs.max(0));
     let cap = state.settings.active_jobs_per_user;

@@ -277,11 +277,7 @@ pub async fn upload(
         url: None,
         callback_url,
     };
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = peermesh_common::middleware::request_id_of(&req);
     accept(&state, &owner, input, stored, request_id).await
 }
 

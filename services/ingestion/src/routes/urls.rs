@@ -75,11 +75,7 @@ pub async fn import(
         url: Some(fetched.url),
         callback_url,
     };
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = peermesh_common::middleware::request_id_of(&req);
     accept(
         &state,
         principal.subject(),

@@ -321,6 +321,37 @@ async fn the_original_file_is_downloadable_by_its_owner_as_an_attachment() {
     .await;
 }
 
+/// A job keeps (and forwards to content) the request id the service checked, never the
+/// raw header: a hostile one is replaced like everywhere else.
+#[actix_web::test]
+async fn a_job_keeps_the_checked_request_id_not_the_raw_header() {
+    let env = stack(None, true, &[]).await;
+    let hostile = format!("bad id {}", "x".repeat(500));
+    let resp = env
+        .upload_with(
+            file(
+                "id.txt",
+                "text/plain",
+                b"a file uploaded with a hostile request id".to_vec(),
+            ),
+            &[("x-request-id", hostile.clone())],
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let answered = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(answered, hostile);
+    let body: Value = resp.json().await.unwrap();
+    let id = body["job"]["id"].as_str().unwrap().to_owned();
+    let db =
+        peermesh_db::Db::connect(env.ingest.db.url(), 1, &peermesh_ingestion::MIGRATIONS).unwrap();
+    let job = db
+        .run(move |conn| peermesh_ingestion::store::jobs::by_id(conn, &id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.request_id.as_deref(), Some(answered.as_str()));
+}
+
 #[actix_web::test]
 async fn every_text_format_is_read_and_others_are_refused() {
     let env = stack(None, true, &[]).await;
