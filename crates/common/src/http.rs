@@ -52,6 +52,12 @@ fn split_serde_message(msg: &str) -> (String, String) {
     (field, msg)
 }
 
+/// A stored time as the API shows it: RFC 3339, UTC, milliseconds.
+pub fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req: &HttpRequest| {
         ApiError::bad_request("bad_query", format!("invalid query string: {err}")).into()

@@ -19,8 +19,4 @@ pub fn now() -> NaiveDateTime {
         .unwrap_or(now)
 }
 
-/// A stored time as the API shows it (RFC 3339 UTC).
-pub fn rfc3339(t: NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use peermesh_common::http::rfc3339;

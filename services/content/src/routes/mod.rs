@@ -99,10 +99,7 @@ pub const CONTRACT: Contract = {
     }
 };
 
-pub(crate) fn rfc3339(t: chrono::NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub(crate) use peermesh_common::http::rfc3339;
 
 /// 404 for ids that are not ours to show — malformed, missing or someone else's alike.
 pub(crate) fn not_found() -> ApiError {

@@ -295,11 +295,6 @@ pub struct SimilarOut {
     pub items: Vec<SimilarHit>,
 }
 
-/// Why a similarity query cannot run, as the field it is about.
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(vec![FieldError::new(field, message)])
-}
-
 /// The caller's items nearest to an item or a vector by cosine similarity (exact).
 #[api_v2_operation(summary = "Similarity search", tags(search))]
 pub async fn similar(
@@ -310,10 +305,13 @@ pub async fn similar(
     let input = input.into_inner();
     let k = input.k.unwrap_or(10);
     if !(1..=MAX_K).contains(&k) {
-        return Err(invalid("k", format!("must be between 1 and {MAX_K}")));
+        return Err(ApiError::invalid_field(
+            "k",
+            format!("must be between 1 and {MAX_K}"),
+        ));
     }
     if let Some(model) = &input.model {
-        validate::model(model).map_err(|m| invalid("model", m))?;
+        validate::model(model).map_err(|m| ApiError::invalid_field("model", m))?;
     }
     let owner = caller.owner.clone();
     let cache = state.vectors.clone();
@@ -334,13 +332,13 @@ pub async fn similar(
                             None => match embeddings::item_models(conn, &id)?.as_slice() {
                                 [one] => one.clone(),
                                 [] => {
-                                    return Ok(Err(invalid(
+                                    return Ok(Err(ApiError::invalid_field(
                                         "content_id",
                                         "the item has no vectors yet",
                                     )))
                                 }
                                 _ => {
-                                    return Ok(Err(invalid(
+                                    return Ok(Err(ApiError::invalid_field(
                                         "model",
                                         "the item has vectors of several models; name one",
                                     )))
@@ -349,7 +347,7 @@ pub async fn similar(
                         };
                         let own = embeddings::item_vectors(conn, &id, &model)?;
                         let Some(query) = vectors::centroid(&own) else {
-                            return Ok(Err(invalid(
+                            return Ok(Err(ApiError::invalid_field(
                                 "content_id",
                                 format!("the item has no vectors of model {model}"),
                             )));
@@ -362,13 +360,13 @@ pub async fn similar(
                             None => match embeddings::models(conn, &owner)?.as_slice() {
                                 [(one, _)] => one.clone(),
                                 [] => {
-                                    return Ok(Err(invalid(
+                                    return Ok(Err(ApiError::invalid_field(
                                         "vector",
                                         "there are no vectors to compare with yet",
                                     )))
                                 }
                                 _ => {
-                                    return Ok(Err(invalid(
+                                    return Ok(Err(ApiError::invalid_field(
                                         "model",
                                         "you have vectors of several models; name one",
                                     )))
@@ -376,16 +374,19 @@ pub async fn similar(
                             },
                         };
                         let Some(dims) = embeddings::model_dims(conn, &owner, &model)? else {
-                            return Ok(Err(invalid("model", "you have no vectors of this model")));
+                            return Ok(Err(ApiError::invalid_field(
+                                "model",
+                                "you have no vectors of this model",
+                            )));
                         };
                         if vector.len() != dims as usize {
-                            return Ok(Err(invalid(
+                            return Ok(Err(ApiError::invalid_field(
                                 "vector",
                                 format!("must have {dims} numbers for this model"),
                             )));
                         }
                         let Some(query) = vectors::normalize(&vector) else {
-                            return Ok(Err(invalid(
+                            return Ok(Err(ApiError::invalid_field(
                                 "vector",
                                 "must be finite numbers, not all zero",
                             )));
@@ -393,7 +394,7 @@ pub async fn similar(
                         (model, query, None)
                     }
                     _ => {
-                        return Ok(Err(invalid(
+                        return Ok(Err(ApiError::invalid_field(
                             "content_id",
                             "send exactly one of content_id and vector",
                         )))

@@ -5,7 +5,8 @@ use actix_web::HttpRequest;
 use chrono::TimeDelta;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
-use peermesh_common::{ApiError, FieldError};
+use peermesh_common::http::rfc3339;
+use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
 use super::delegating::Delegating;
@@ -30,11 +31,6 @@ pub struct FeedOut {
     pub created_at: String,
 }
 
-fn rfc3339(t: chrono::NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 fn out(feed: &Feed, entries: i64) -> FeedOut {
     FeedOut {
         id: feed.id.clone(),
@@ -53,10 +49,6 @@ fn feed_id(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| ApiError::not_found("no such feed"))
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(vec![FieldError::new(field, message)])
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]
@@ -117,12 +109,15 @@ pub async fn create(
     let body = body.into_inner();
     let owner = principal.subject().to_owned();
     if body.url.chars().count() > 2048 {
-        return Err(invalid("url", "must be at most 2048 characters"));
+        return Err(ApiError::invalid_field(
+            "url",
+            "must be at most 2048 characters",
+        ));
     }
     let url = state
         .fetcher
         .check(&body.url)
-        .map_err(|e| invalid("url", e.to_string()).with_code("url_refused"))?
+        .map_err(|e| ApiError::invalid_field("url", e.to_string()).with_code("url_refused"))?
         .to_string();
     let o = owner.clone();
     if state.db.run(move |conn| feeds::count(conn, &o)).await? >= state.settings.feeds_per_user {
@@ -136,19 +131,21 @@ pub async fn create(
         .fetch_feed(&url, None, None, state.settings.max_bytes)
         .await
         .map_err(|e| match e {
-            FetchError::Refused(m) => invalid("url", m).with_code("url_refused"),
+            FetchError::Refused(m) => ApiError::invalid_field("url", m).with_code("url_refused"),
             FetchError::TooLarge(max) => {
                 ApiError::payload_too_large(format!("the feed is larger than {max} bytes"))
             }
-            FetchError::Failed(m) => invalid("url", m).with_code("fetch_failed"),
+            FetchError::Failed(m) => ApiError::invalid_field("url", m).with_code("fetch_failed"),
             FetchError::Storage(e) => ApiError::internal(e),
         })?
-        .ok_or_else(|| invalid("url", "the site answered 304 to an unconditional request"))?;
+        .ok_or_else(|| {
+            ApiError::invalid_field("url", "the site answered 304 to an unconditional request")
+        })?;
     let bytes = fetched.bytes;
     let (found_title, _) = tokio::task::spawn_blocking(move || polling::parse(&bytes))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|m| invalid("url", m).with_code("not_a_feed"))?;
+        .map_err(|m| ApiError::invalid_field("url", m).with_code("not_a_feed"))?;
     let title = body
         .title
         .map(|t| t.trim().to_owned())

@@ -147,30 +147,26 @@ fn clean_filename(raw: &str) -> Option<String> {
     (!clean.is_empty()).then_some(clean)
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(vec![FieldError::new(field, message)])
-}
-
 async fn text_field(field: &mut actix_multipart::Field, name: &str) -> Result<String, ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?;
         if buf.len() + chunk.len() > MAX_TEXT_FIELD {
-            return Err(invalid(
+            return Err(ApiError::invalid_field(
                 name,
                 format!("must be at most {MAX_TEXT_FIELD} bytes"),
             ));
         }
         buf.extend_from_slice(&chunk);
     }
-    String::from_utf8(buf).map_err(|_| invalid(name, "must be UTF-8 text"))
+    String::from_utf8(buf).map_err(|_| ApiError::invalid_field(name, "must be UTF-8 text"))
 }
 
 fn parse_tags(raw: &str) -> Result<Vec<String>, ApiError> {
     // A JSON array, or a comma-separated list.
     let tags: Vec<String> = if raw.trim_start().starts_with('[') {
         serde_json::from_str(raw).map_err(|_| {
-            invalid(
+            ApiError::invalid_field(
                 "tags",
                 "must be a JSON array of strings or a comma-separated list",
             )
@@ -183,7 +179,10 @@ fn parse_tags(raw: &str) -> Result<Vec<String>, ApiError> {
             .collect()
     };
     if tags.len() > MAX_TAGS {
-        return Err(invalid("tags", format!("at most {MAX_TAGS} tags")));
+        return Err(ApiError::invalid_field(
+            "tags",
+            format!("at most {MAX_TAGS} tags"),
+        ));
     }
     Ok(tags)
 }
@@ -249,7 +248,10 @@ pub async fn upload(
                 let value = text_field(&mut field, "title").await?;
                 let value = value.trim().to_owned();
                 if value.is_empty() || value.chars().count() > 500 {
-                    return Err(invalid("title", "must be 1..500 characters"));
+                    return Err(ApiError::invalid_field(
+                        "title",
+                        "must be 1..500 characters",
+                    ));
                 }
                 title = Some(value);
             }
@@ -259,14 +261,14 @@ pub async fn upload(
                 callback_url = Some(crate::callbacks::validate(&state, raw.trim())?);
             }
             other => {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     if other.is_empty() { "form" } else { other },
                     "unknown form field; send file, title and tags",
                 ))
             }
         }
     }
-    let stored = stored.ok_or_else(|| invalid("file", "a file is required"))?;
+    let stored = stored.ok_or_else(|| ApiError::invalid_field("file", "a file is required"))?;
     let input = FileInput {
         sha256: stored.sha256.clone(),
         size: stored.size,

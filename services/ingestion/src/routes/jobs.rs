@@ -2,6 +2,7 @@
 
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
+use peermesh_common::http::rfc3339;
 
 use super::delegating::Delegating;
 use peermesh_common::pagination::PageRequest;
@@ -29,11 +30,6 @@ pub struct JobOut {
     pub run_after: String,
     pub created_at: String,
     pub updated_at: String,
-}
-
-fn rfc3339(t: chrono::NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl From<&Job> for JobOut {

@@ -2,7 +2,7 @@
 
 use actix_web::HttpRequest;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
-use peermesh_common::{ApiError, FieldError};
+use peermesh_common::ApiError;
 use serde::Deserialize;
 
 use super::delegating::Delegating;
@@ -22,10 +22,6 @@ pub struct UrlIn {
     pub callback_url: Option<String>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(vec![FieldError::new(field, message)])
-}
-
 /// Fetches the URL (only public addresses, at most five redirects, size and time
 /// limits) and ingests what it gets: the same answers as `POST /files`.
 #[api_v2_operation(summary = "Ingest a web page or document by URL", tags(files))]
@@ -37,11 +33,17 @@ pub async fn import(
 ) -> Result<Answer, ApiError> {
     let body = body.into_inner();
     if body.url.chars().count() > 2048 {
-        return Err(invalid("url", "must be at most 2048 characters"));
+        return Err(ApiError::invalid_field(
+            "url",
+            "must be at most 2048 characters",
+        ));
     }
     if let Some(title) = &body.title {
         if title.trim().is_empty() || title.chars().count() > 500 {
-            return Err(invalid("title", "must be 1..500 characters"));
+            return Err(ApiError::invalid_field(
+                "title",
+                "must be 1..500 characters",
+            ));
         }
     }
     let tags = body.tags.unwrap_or_default();
@@ -51,18 +53,18 @@ pub async fn import(
         .map(|u| crate::callbacks::validate(&state, u.trim()))
         .transpose()?;
     if tags.len() > 50 {
-        return Err(invalid("tags", "at most 50 tags"));
+        return Err(ApiError::invalid_field("tags", "at most 50 tags"));
     }
     let fetched = state
         .fetcher
         .fetch(&body.url, &state.blobs, state.settings.max_bytes)
         .await
         .map_err(|e| match e {
-            FetchError::Refused(m) => invalid("url", m).with_code("url_refused"),
+            FetchError::Refused(m) => ApiError::invalid_field("url", m).with_code("url_refused"),
             FetchError::TooLarge(max) => ApiError::payload_too_large(format!(
                 "the document is larger than the limit of {max} bytes"
             )),
-            FetchError::Failed(m) => invalid("url", m).with_code("fetch_failed"),
+            FetchError::Failed(m) => ApiError::invalid_field("url", m).with_code("fetch_failed"),
             FetchError::Storage(e) => ApiError::internal(e),
         })?;
     let input = FileInput {
