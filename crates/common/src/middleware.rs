@@ -89,12 +89,12 @@ pub async fn request_context(
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut()
         .insert(RequestLogger(req_logger.clone()));
-    // Handlers' errors arrive inside the response; an `Err` here can only come from
-    // an inner middleware, and actix renders it. (No clone of the request may be held
-    // across the call: routing needs it unshared.)
     let span_start = spans
         .as_ref()
         .map(|_| (trace.clone(), std::time::SystemTime::now()));
+    // Handlers' errors arrive inside the response; an `Err` here can only come from
+    // an inner middleware, and actix renders it. (No clone of the request may be held
+    // across the call: routing needs it unshared.)
     let serve = crate::trace::scope(trace, next.call(req));
     let mut res = match crate::logging::scope(req_logger.clone(), serve).await {
         Ok(res) => problem_response(res, &request_id, &req_logger),

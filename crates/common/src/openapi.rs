@@ -186,14 +186,6 @@ pub struct Contract {
     pub operations: &'static [Operation],
 }
 
-impl Contract {
-    pub const EMPTY: Contract = Contract {
-        public: &[],
-        service_scopes: &[],
-        operations: &[],
-    };
-}
-
 /// Where service clients get their tokens.
 const TOKEN_URL: &str = "/api/v1/auth/token";
 
@@ -396,7 +388,7 @@ fn finish_operation(
             }}
         });
     }
-    let responses = operation["responses"]
+    let mut responses = operation["responses"]
         .as_object_mut()
         .map(std::mem::take)
         .unwrap_or_default();
@@ -404,7 +396,6 @@ fn finish_operation(
         .iter()
         .filter(|(status, _)| status.starts_with('2'))
         .find_map(|(_, r)| r.get("content").cloned());
-    let mut responses = responses;
     for status in statuses {
         let key = status.to_string();
         if responses.contains_key(&key) {

@@ -104,11 +104,6 @@ pub async fn scope<F: Future>(context: TraceContext, work: F) -> F::Output {
     CURRENT.scope(context, work).await
 }
 
-/// The trace of the work running now, if any.
-pub fn current() -> Option<TraceContext> {
-    CURRENT.try_with(Clone::clone).ok()
-}
-
 /// The `traceparent` for a call made now to another service, if work is traced.
 pub fn outgoing() -> Option<String> {
     CURRENT.try_with(TraceContext::traceparent).ok()
@@ -270,6 +265,6 @@ mod tests {
         let t = TraceContext::continue_from(Some(INCOMING));
         let seen = scope(t.clone(), async { outgoing() }).await;
         assert_eq!(seen, Some(t.traceparent()));
-        assert!(current().is_none());
+        assert!(outgoing().is_none());
     }
 }

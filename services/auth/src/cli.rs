@@ -102,12 +102,13 @@ pub fn run(command: Command) -> Result<String, String> {
     }
 }
 
+/// One connection, on a database brought up to date first.
 fn open_db() -> Result<peermesh_db::Db, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    peermesh_db::migrate_only(&settings.server, DEFAULT_DATABASE_URL, &MIGRATIONS)
-        .map_err(|e| e.to_string())?;
     let url = settings.server.database_url_or(DEFAULT_DATABASE_URL);
-    peermesh_db::Db::connect(&url, 1, &MIGRATIONS).map_err(|e| e.to_string())
+    let db = peermesh_db::Db::connect(&url, 1, &MIGRATIONS).map_err(|e| e.to_string())?;
+    db.migrate().map_err(|e| e.to_string())?;
+    Ok(db)
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T, String> {

@@ -58,15 +58,7 @@ pub fn jobs(command: JobsCommand) -> Result<String, String> {
             limit,
         } => {
             if let Some(status) = status.as_deref() {
-                if ![
-                    jobs::QUEUED,
-                    jobs::RUNNING,
-                    jobs::SUCCEEDED,
-                    jobs::FAILED,
-                    jobs::CANCELLED,
-                ]
-                .contains(&status)
-                {
+                if !jobs::STATUSES.contains(&status) {
                     return Err(format!("unknown status {status:?}"));
                 }
             }

@@ -245,26 +245,43 @@ impl ContentClient {
             "{}/api/v1/content/{id}",
             self.settings.content_url.trim_end_matches('/')
         );
+        let resp = self
+            .send_as(owner, || {
+                self.http
+                    .get(&url)
+                    .header(reqwest::header::IF_NONE_MATCH, "*")
+            })
+            .await?;
+        match resp.status().as_u16() {
+            304 | 200 => Ok(true),
+            404 => Ok(false),
+            status => Err(ContentError::Unavailable(format!(
+                "the content service answered {status}"
+            ))),
+        }
+    }
+
+    /// Sends what `request` builds to content acting for `owner` (token, on-behalf-of,
+    /// trace), once more with a fresh token when the cached one is refused.
+    async fn send_as(
+        &self,
+        owner: &str,
+        mut request: impl FnMut() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ContentError> {
         let mut refreshed = false;
         loop {
             let token = self.token(owner, refreshed).await?;
-            let resp = peermesh_common::trace::propagate(self.http.get(&url))
+            let resp = peermesh_common::trace::propagate(request())
                 .bearer_auth(&token)
                 .header("x-on-behalf-of", owner)
-                .header(reqwest::header::IF_NONE_MATCH, "*")
                 .send()
                 .await
                 .map_err(|e| ContentError::Unavailable(e.to_string()))?;
-            match resp.status().as_u16() {
-                304 | 200 => return Ok(true),
-                404 => return Ok(false),
-                401 if !refreshed => refreshed = true,
-                status => {
-                    return Err(ContentError::Unavailable(format!(
-                        "the content service answered {status}"
-                    )))
-                }
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED && !refreshed {
+                refreshed = true;
+                continue;
             }
+            return Ok(resp);
         }
     }
 
@@ -313,43 +330,36 @@ impl ContentClient {
             "{}/api/v1/content",
             self.settings.content_url.trim_end_matches('/')
         );
-        let mut refreshed = false;
-        loop {
-            let token = self.token(owner, refreshed).await?;
-            let mut req = peermesh_common::trace::propagate(self.http.post(&url))
-                .bearer_auth(&token)
-                .header("x-on-behalf-of", owner)
-                .header("idempotency-key", key)
-                // Only the id back: the item may hold 100 MiB of text.
-                .header("prefer", "return=minimal")
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body());
-            if let Some(id) = request_id {
-                req = req.header("x-request-id", id);
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| ContentError::Unavailable(e.to_string()))?;
-            let status = resp.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED && !refreshed {
-                refreshed = true;
-                continue;
-            }
-            let answer: Value = resp.json().await.unwrap_or(Value::Null);
-            if status.is_success() {
-                return answer["id"].as_str().map(str::to_owned).ok_or_else(|| {
-                    ContentError::Unavailable("the content service gave no item id".into())
-                });
-            }
-            let detail = answer["detail"].as_str().unwrap_or_default().to_owned();
-            return Err(
-                if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                    ContentError::Unavailable(format!("{status} {detail}"))
-                } else {
-                    ContentError::Rejected(format!("{status} {detail}"))
-                },
-            );
+        let resp = self
+            .send_as(owner, || {
+                let req = self
+                    .http
+                    .post(&url)
+                    .header("idempotency-key", key)
+                    // Only the id back: the item may hold 100 MiB of text.
+                    .header("prefer", "return=minimal")
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body());
+                match request_id {
+                    Some(id) => req.header("x-request-id", id),
+                    None => req,
+                }
+            })
+            .await?;
+        let status = resp.status();
+        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return answer["id"].as_str().map(str::to_owned).ok_or_else(|| {
+                ContentError::Unavailable("the content service gave no item id".into())
+            });
         }
+        let detail = answer["detail"].as_str().unwrap_or_default().to_owned();
+        Err(
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                ContentError::Unavailable(format!("{status} {detail}"))
+            } else {
+                ContentError::Rejected(format!("{status} {detail}"))
+            },
+        )
     }
 }

@@ -78,15 +78,7 @@ pub async fn list(
     query: web::Query<JobsQuery>,
 ) -> Result<web::Json<JobsPage>, ApiError> {
     if let Some(status) = &query.status {
-        if ![
-            jobs::QUEUED,
-            jobs::RUNNING,
-            jobs::SUCCEEDED,
-            jobs::FAILED,
-            jobs::CANCELLED,
-        ]
-        .contains(&status.as_str())
-        {
+        if !jobs::STATUSES.contains(&status.as_str()) {
             return Err(ApiError::validation(vec![FieldError::new(
                 "status",
                 "must be queued, running, succeeded, failed or cancelled",

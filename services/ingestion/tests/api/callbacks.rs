@@ -52,6 +52,17 @@ fn receiver(inbox: Inbox) -> u16 {
     port
 }
 
+/// The first callback the receiver got, waiting up to 5 s for it.
+async fn first_callback(inbox: &Inbox) -> (String, String, String, String) {
+    for _ in 0..100 {
+        if let Some(first) = inbox.lock().unwrap().first().cloned() {
+            return first;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no callback arrived");
+}
+
 fn expected_signature(timestamp: &str, body: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{timestamp}.{body}").as_bytes());
@@ -89,15 +100,7 @@ async fn finished_jobs_post_a_signed_callback() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut got = None;
-    for _ in 0..100 {
-        if let Some(first) = inbox.lock().unwrap().first().cloned() {
-            got = Some(first);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (signature, timestamp, body, _) = got.expect("the callback arrived");
+    let (signature, timestamp, body, _) = first_callback(&inbox).await;
     assert_eq!(
         signature,
         expected_signature(&timestamp, &body),
@@ -187,15 +190,7 @@ async fn a_queued_upload_keeps_its_trace_through_worker_auth_content_and_callbac
         .await;
     assert_eq!(resp.status(), 202);
 
-    let mut got = None;
-    for _ in 0..100 {
-        if let Some(first) = inbox.lock().unwrap().first().cloned() {
-            got = Some(first);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (_, _, body, traceparent) = got.expect("the callback arrived");
+    let (_, _, body, traceparent) = first_callback(&inbox).await;
     let payload: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(payload["job"]["status"], "succeeded", "{payload}");
     let parts: Vec<&str> = traceparent.split('-').collect();
