@@ -153,10 +153,15 @@ impl DbTarget {
     }
 }
 
-/// SQLite settings applied to every pooled connection (they are per connection).
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
-     PRAGMA foreign_keys = ON; \
-     PRAGMA synchronous = NORMAL;";
+/// How long a SQLite statement waits for another connection's write lock.
+const QUERY_BUSY_MS: u32 = 5000;
+/// How long start-up work (journal mode, migrations) waits: several processes of one
+/// service starting at once on a loaded machine take their turns one after another.
+const STARTUP_BUSY_MS: u32 = 60_000;
+
+/// SQLite settings applied to every pooled connection (they are per connection),
+/// besides the busy timeout and the memory map.
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 /// A PostgreSQL connection. Every one must be opened here: libpq brings OpenSSL,
 /// which frees its state from an `atexit` handler unless told otherwise, and a pool
@@ -242,8 +247,10 @@ impl ManageConnection for ConnectionManager {
             DbTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(|e| DbError::Connect(e.to_string()))?;
-                conn.batch_execute(SQLITE_PRAGMAS)?;
-                conn.batch_execute(&format!("PRAGMA mmap_size = {};", self.sqlite_mmap_bytes))?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {QUERY_BUSY_MS}; {SQLITE_PRAGMAS} PRAGMA mmap_size = {};",
+                    self.sqlite_mmap_bytes
+                ))?;
                 DbConnection::Sqlite(conn)
             }
             DbTarget::Postgres(url) => establish_postgres(url)
@@ -367,9 +374,13 @@ impl Db {
                     .map_err(|e| DbError::Connect(format!("creating {}: {e}", dir.display())))?;
             }
             // WAL sticks to the file: set it once, before the pool opens connections.
+            // Switching a new file's journal waits for the other processes starting
+            // beside this one: the start-up busy timeout.
             let mut conn =
                 SqliteConnection::establish(path).map_err(|e| DbError::Connect(e.to_string()))?;
-            conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {STARTUP_BUSY_MS}; PRAGMA journal_mode = WAL;"
+            ))?;
         }
         let backend = target.backend();
         let sqlite_path = match &target {
@@ -483,11 +494,18 @@ impl Db {
             v.iter().map(|m| m.to_string()).collect()
         };
         match &mut **conn {
-            DbConnection::Sqlite(c) => c.immediate_transaction(|c| {
-                c.run_pending_migrations(Source(&migrations.sqlite))
-                    .map(names)
-                    .map_err(|e| DbError::Migration(e.to_string()))
-            }),
+            DbConnection::Sqlite(c) => {
+                // Processes starting together queue here one after the other: the
+                // last may wait for all the others' migrations, longer than a query.
+                c.batch_execute(&format!("PRAGMA busy_timeout = {STARTUP_BUSY_MS}"))?;
+                let applied = c.immediate_transaction(|c| {
+                    c.run_pending_migrations(Source(&migrations.sqlite))
+                        .map(names)
+                        .map_err(|e| DbError::Migration(e.to_string()))
+                });
+                c.batch_execute(&format!("PRAGMA busy_timeout = {QUERY_BUSY_MS}"))?;
+                applied
+            }
             DbConnection::Pg(c) => {
                 let lock = |c: &mut PgConnection, f: &str| {
                     diesel::RunQueryDsl::execute(
