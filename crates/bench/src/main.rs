@@ -811,10 +811,11 @@ async fn upload(
     Some((status, resp.json().await.unwrap_or(Value::Null)))
 }
 
-/// The ingestion service's memory per step, when `BENCH_INGEST_PID` names its process:
-/// the peak since the step began (VmHWM, reset through `clear_refs` at each step) and
-/// what it held when the step began, so a step's own cost shows.
+/// A service's memory per step, when `BENCH_<SERVICE>_PID` names its process: the peak
+/// since the step began (VmHWM, reset through `clear_refs` at each step) and what it
+/// held when the step began, so a step's own cost shows.
 struct RssProbe {
+    service: &'static str,
     pid: String,
     start_kib: f64,
 }
@@ -832,21 +833,32 @@ impl RssProbe {
             .ok()
     }
 
-    fn begin(pid: String) -> Option<Self> {
+    /// The probe of `service` (`ingestion`, `content`), when its pid is given.
+    fn of(service: &'static str) -> Option<Self> {
+        let pid = std::env::var(format!("BENCH_{}_PID", service.to_uppercase())).ok()?;
+        Self::begin(service, pid)
+    }
+
+    fn begin(service: &'static str, pid: String) -> Option<Self> {
         std::fs::write(format!("/proc/{pid}/clear_refs"), "5").ok()?;
         let start_kib = Self::read(&pid, "VmRSS:")?;
-        Some(Self { pid, start_kib })
+        Some(Self {
+            service,
+            pid,
+            start_kib,
+        })
     }
 
     /// Reports the step that ends and begins the next one.
     fn step(&mut self) -> String {
         let peak = Self::read(&self.pid, "VmHWM:").unwrap_or(f64::NAN);
         let report = format!(
-            "ingestion peak RSS {:.1} MiB ({:.1} MiB when the step began)",
+            "{} peak RSS {:.1} MiB ({:.1} MiB when the step began)",
+            self.service,
             peak / 1024.0,
             self.start_kib / 1024.0
         );
-        if let Some(next) = Self::begin(self.pid.clone()) {
+        if let Some(next) = Self::begin(self.service, self.pid.clone()) {
             *self = next;
         }
         report
@@ -854,9 +866,7 @@ impl RssProbe {
 }
 
 async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usize) {
-    let mut rss = std::env::var("BENCH_INGEST_PID")
-        .ok()
-        .and_then(RssProbe::begin);
+    let mut rss = RssProbe::of("ingestion");
     let user = register(&http, &base, "ingest").await;
     let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
     let words = Arc::new(vocabulary(5000));
@@ -908,6 +918,31 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         text.push_str("\n\n");
     }
     let size = text.len();
+
+    // The content service's side of a 100 MiB item: created straight (the body alone,
+    // as a client writes it; to the service itself, as the gateway takes 10 MiB at most
+    // outside uploads), then through ingestion (body and chunk offsets).
+    let mut content_rss = RssProbe::of("content");
+    let content = std::env::var("BENCH_CONTENT_URL").unwrap_or_else(|_| base.clone());
+    let started = Instant::now();
+    let created = http
+        .post(format!("{content}/api/v1/content"))
+        .bearer_auth(&*token)
+        .header("prefer", "return=minimal")
+        .json(&json!({"title": "huge", "body": text}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    println!(
+        "{:.1} MiB item, POST /content straight: {:?} in {:.2} s",
+        size as f64 / 1048576.0,
+        created.ok(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(rss) = content_rss.as_mut() {
+        println!("  {}", rss.step());
+    }
+
     let started = Instant::now();
     let answer = upload(
         &http,
@@ -950,7 +985,7 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         accepted,
         started.elapsed().as_secs_f64()
     );
-    if let Some(rss) = rss.as_mut() {
+    for rss in [rss.as_mut(), content_rss.as_mut()].into_iter().flatten() {
         println!("  {}", rss.step());
     }
 }

@@ -14,6 +14,46 @@ pub struct Chunk {
     pub end: usize,
 }
 
+impl Chunk {
+    fn new(span: Span, text: &str) -> Self {
+        Chunk {
+            text: text.to_owned(),
+            start: span.start,
+            end: span.end,
+        }
+    }
+}
+
+/// Where a chunk lies in the whole text, without its text: characters (as in
+/// [`Chunk`]) and bytes (`&text[byte_start..byte_end]` is the chunk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub byte_start: usize,
+    pub byte_end: usize,
+}
+
+/// The chunks of `body` as in [`split`], as spans: for a text held whole, whose chunks
+/// need not be copied out of it (a 100 MiB body). The text goes through the splitter
+/// in parts, so the splitter's own buffer stays small too.
+pub fn spans(body: &str, max_chars: usize) -> Vec<Span> {
+    const PART: usize = 64 * 1024;
+    let mut spans = Vec::new();
+    let mut splitter = Splitter::new(max_chars, 0);
+    let mut from = 0;
+    while from < body.len() {
+        let mut to = (from + PART).min(body.len());
+        while !body.is_char_boundary(to) {
+            to += 1;
+        }
+        splitter.push_spans(&body[from..to], |span, _| spans.push(span));
+        from = to;
+    }
+    splitter.finish_spans(|span, _| spans.push(span));
+    spans
+}
+
 /// Splits `body` into chunks of at most `max_chars` characters (at least 1), without
 /// overlap.
 pub fn split(body: &str, max_chars: usize) -> Vec<Chunk> {
@@ -87,6 +127,16 @@ impl Splitter {
 
     /// Takes the next part of the text; `emit` gets the chunks it completes.
     pub fn push(&mut self, text: &str, mut emit: impl FnMut(Chunk)) {
+        self.push_spans(text, |span, text| emit(Chunk::new(span, text)));
+    }
+
+    /// Ends the text; `emit` gets the last chunks.
+    pub fn finish(self, mut emit: impl FnMut(Chunk)) {
+        self.finish_spans(|span, text| emit(Chunk::new(span, text)));
+    }
+
+    /// [`Splitter::push`], handing out each chunk's span and a borrow of its text.
+    pub fn push_spans(&mut self, text: &str, mut emit: impl FnMut(Span, &str)) {
         self.buf.push_str(text);
         let end = self.base + self.buf.len();
         while let Some(at) = self.buf[self.scanned - self.base..].find('\n') {
@@ -99,20 +149,20 @@ impl Splitter {
         self.drop_unneeded();
     }
 
-    /// Ends the text; `emit` gets the last chunks.
-    pub fn finish(mut self, mut emit: impl FnMut(Chunk)) {
+    /// [`Splitter::finish`], handing out spans and borrowed text.
+    pub fn finish_spans(mut self, mut emit: impl FnMut(Span, &str)) {
         let end = self.base + self.buf.len();
         if self.line_start < end {
             self.line(self.line_start, end, &mut emit);
         }
         self.end_paragraph(&mut emit);
         if let (Some(&first), Some(&last)) = (self.pieces.front(), self.pieces.back()) {
-            emit(self.chunk(first, last));
+            self.chunk(first, last, &mut emit);
         }
     }
 
     /// One line, `start..end` with its line end if it has one.
-    fn line(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Chunk)) {
+    fn line(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Span, &str)) {
         let raw = &self.buf[start - self.base..end - self.base];
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -138,7 +188,7 @@ impl Splitter {
         }
     }
 
-    fn end_paragraph(&mut self, emit: &mut impl FnMut(Chunk)) {
+    fn end_paragraph(&mut self, emit: &mut impl FnMut(Span, &str)) {
         if let Some((start, end, _)) = self.paragraph.take() {
             self.piece(start, end, emit);
         }
@@ -147,7 +197,7 @@ impl Splitter {
 
     /// The sentences of `start..end` as pieces, those longer than a chunk cut between
     /// words.
-    fn sentence_pieces(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Chunk)) {
+    fn sentence_pieces(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Span, &str)) {
         let text = &self.buf[start - self.base..end - self.base];
         let mut spans = Vec::new();
         for (s, e) in sentences(text) {
@@ -177,7 +227,7 @@ impl Splitter {
 
     /// Packs the next piece: greedily joins pieces while the chunk stays within
     /// `max_chars`; a new chunk reaches back over earlier pieces within `overlap_chars`.
-    fn piece(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Chunk)) {
+    fn piece(&mut self, start: usize, end: usize, emit: &mut impl FnMut(Span, &str)) {
         let piece = Piece {
             start,
             first_char: self.char_at(start),
@@ -186,7 +236,7 @@ impl Splitter {
         };
         if let (Some(&first), Some(&last)) = (self.pieces.front(), self.pieces.back()) {
             if piece.end_char - first.first_char > self.max_chars {
-                emit(self.chunk(first, last));
+                self.chunk(first, last, emit);
                 // The next chunk starts at this piece, or earlier by whole pieces within
                 // the overlap, as long as this piece still fits after them.
                 let mut next = self.pieces.len();
@@ -203,12 +253,17 @@ impl Splitter {
         self.pieces.push_back(piece);
     }
 
-    fn chunk(&self, first: Piece, last: Piece) -> Chunk {
-        Chunk {
-            text: self.buf[first.start - self.base..last.end - self.base].to_owned(),
+    fn chunk(&self, first: Piece, last: Piece, emit: &mut impl FnMut(Span, &str)) {
+        let span = Span {
             start: first.first_char,
             end: last.end_char,
-        }
+            byte_start: first.start,
+            byte_end: last.end,
+        };
+        emit(
+            span,
+            &self.buf[first.start - self.base..last.end - self.base],
+        );
     }
 
     /// Forgets the text before the first piece, paragraph or line still needed.
@@ -455,6 +510,24 @@ mod tests {
         splitter.finish(|_| count += 1);
         assert!(count > 4000, "{count} chunks");
         assert!(held < 4 * DROP_AT, "held {held} bytes of {}", body.len());
+    }
+
+    #[test]
+    fn spans_point_at_the_chunks_of_the_whole_text() {
+        // Long enough to be fed to the splitter in several parts, with multi-byte text.
+        let mut body = generated(3, 200_000);
+        let near_a_part_end = (65_535..).find(|&i| body.is_char_boundary(i)).unwrap();
+        body.insert_str(near_a_part_end, "é—ü");
+        for max in [1, 40, 1000] {
+            let chunks = split(&body, max);
+            let spans = spans(&body, max);
+            assert_eq!(spans.len(), chunks.len(), "max {max}");
+            for (span, chunk) in spans.iter().zip(&chunks) {
+                assert_eq!((span.start, span.end), (chunk.start, chunk.end));
+                assert_eq!(&body[span.byte_start..span.byte_end], chunk.text);
+            }
+        }
+        assert!(spans("  \n ", 10).is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The content service: items, chunks, tags, knowledge-graph links, search, embeddings.
 
 pub mod caller;
+pub mod large_json;
 pub mod query;
 pub mod routes;
 pub mod schema;
@@ -140,6 +141,12 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         .with_check("jwks", validator.ready_check());
     let metrics = peermesh_common::metrics::Metrics::new(SERVICE)?;
     db.register_metrics(&metrics)?;
+    // A body of the largest allowed size plus its (possibly overlapping) chunks,
+    // JSON-escaped, plus the rest of the item.
+    let json_limit = settings
+        .server
+        .json_limit_bytes
+        .max(settings.limits.max_body_bytes.saturating_mul(3) + 1024 * 1024);
     let ctx = AppContext {
         service: SERVICE,
         prefix: PREFIX,
@@ -147,12 +154,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         logger,
         readiness,
         metrics,
-        // A body of the largest allowed size plus its (possibly overlapping) chunks,
-        // JSON-escaped, plus the rest of the item.
-        json_limit: settings
-            .server
-            .json_limit_bytes
-            .max(settings.limits.max_body_bytes.saturating_mul(3) + 1024 * 1024),
+        json_limit,
         contract: &routes::CONTRACT,
     };
     let state = AppState {
@@ -161,6 +163,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             settings.limits.vector_cache_bytes,
         )),
         limits: std::sync::Arc::new(settings.limits.clone()),
+        json_limit,
     };
     let validator = actix_web::web::Data::new(validator);
     let app = Application::start(
@@ -182,4 +185,6 @@ pub struct AppState {
     pub db: Db,
     pub limits: std::sync::Arc<Limits>,
     pub vectors: std::sync::Arc<vector_cache::VectorCache>,
+    /// Largest JSON request body, in bytes (item writes read theirs themselves).
+    pub json_limit: usize,
 }

@@ -103,8 +103,8 @@ fn chunks_json<S: serde::Serializer>(
         struct One<'a>(&'a peermesh_chunking::Chunk);
         impl serde::Serialize for One<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(3))?;
-                m.serialize_entry("text", &self.0.text)?;
+                // Offsets alone: the content service takes the text from the body.
+                let mut m = s.serialize_map(Some(2))?;
                 m.serialize_entry("start", &self.0.start)?;
                 m.serialize_entry("end", &self.0.end)?;
                 m.end()

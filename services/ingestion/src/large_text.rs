@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use encoding_rs::{DecoderResult, Encoding, UTF_8};
-use peermesh_chunking::{Chunk, Splitter};
+use peermesh_chunking::{Span, Splitter};
 use serde_json::Value;
 
 use crate::formats::{self, FormatError};
@@ -258,25 +258,24 @@ fn write_item(file: &TextFile, head: &ItemHead, out: &mut Sender) -> Result<(), 
     let mut title = FirstLine::default();
     let mut chunks = 0usize;
     let mut written: io::Result<()> = Ok(());
-    let mut write_chunk = |chunk: Chunk| {
+    // Offsets alone: the content service takes each chunk's text from the body.
+    let mut write_chunk = |span: Span, _: &str| {
         if written.is_ok() {
             written = (|| {
                 if chunks > 0 {
                     out.write_all(b",")?;
                 }
-                let json =
-                    serde_json::json!({"text": chunk.text, "start": chunk.start, "end": chunk.end});
-                serde_json::to_writer(&mut *out, &json).map_err(io::Error::other)
+                write!(out, "{{\"start\":{},\"end\":{}}}", span.start, span.end)
             })();
             chunks += 1;
         }
     };
     file.decode(|text| {
         title.feed(text);
-        splitter.push(text, &mut write_chunk);
+        splitter.push_spans(text, &mut write_chunk);
         Ok(())
     })?;
-    splitter.finish(&mut write_chunk);
+    splitter.finish_spans(&mut write_chunk);
     written.map_err(write_error)?;
     if chunks == 0 {
         return Err(FormatError::Corrupt("the file holds no text".into()).into());

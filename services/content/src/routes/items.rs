@@ -13,11 +13,12 @@ use super::{
     MaybeModified, Tagged,
 };
 use crate::caller::Caller;
+use crate::large_json::{LargeJson, LargeMember};
 use crate::query::SearchQuery;
-use crate::store::items::{self as store, Changes, Item, ListFilter, Source};
+use crate::store::items::{self as store, Changes, ChunkText, Item, ListFilter, NewChunk, Source};
 use crate::validate::{self, Errors};
 use crate::{AppState, Limits, PREFIX};
-use peermesh_chunking::{self as chunking, Chunk};
+use peermesh_chunking as chunking;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +36,8 @@ pub struct SourceIn {
 #[derive(Debug, Clone, Serialize, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields)]
 pub struct ChunkIn {
-    pub text: String,
+    /// The chunk's text; when omitted, the body's characters `start..end`.
+    pub text: Option<String>,
     pub start: u64,
     pub end: u64,
 }
@@ -58,6 +60,13 @@ pub struct CreateItem {
     pub chunks: Option<Vec<ChunkIn>>,
 }
 
+impl LargeMember for CreateItem {
+    const MEMBER: &'static str = "body";
+    fn set_member(&mut self, value: String) {
+        self.body = value;
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchItem {
@@ -69,6 +78,13 @@ pub struct PatchItem {
     pub metadata: Option<serde_json::Value>,
     /// Only together with `body`; computed by the service when a new body comes alone.
     pub chunks: Option<Vec<ChunkIn>>,
+}
+
+impl LargeMember for PatchItem {
+    const MEMBER: &'static str = "body";
+    fn set_member(&mut self, value: String) {
+        self.body = Some(value);
+    }
 }
 
 fn source(input: &SourceIn, errors: &mut Errors) -> Source {
@@ -96,9 +112,10 @@ fn chunks_for(
     given: Option<Vec<ChunkIn>>,
     limits: &Limits,
     errors: &mut Errors,
-) -> Vec<Chunk> {
+) -> Vec<NewChunk> {
     let Some(given) = given else {
-        return chunking::split(body, limits.chunk_chars);
+        let spans = chunking::spans(body, limits.chunk_chars);
+        return spans.into_iter().map(NewChunk::from).collect();
     };
     if given.len() > validate::MAX_CHUNKS {
         errors.add("chunks", format!("at most {} chunks", validate::MAX_CHUNKS));
@@ -106,26 +123,69 @@ fn chunks_for(
     }
     let body_chars = body.chars().count() as u64;
     let mut out = Vec::with_capacity(given.len());
+    let mut numbers = Vec::with_capacity(given.len());
     for (i, c) in given.into_iter().enumerate() {
-        if c.text.trim().is_empty() {
-            errors.add(format!("chunks[{i}].text"), "must not be empty");
-        }
-        if c.text.len() > limits.max_body_bytes {
-            errors.add(format!("chunks[{i}].text"), "is longer than a body may be");
-        }
         if c.start > c.end || c.end > body_chars {
             errors.add(
                 format!("chunks[{i}]"),
                 format!("start..end must lie within the body's {body_chars} characters"),
             );
+            continue;
         }
-        out.push(Chunk {
-            text: c.text,
+        let text = match c.text {
+            Some(text) if text.len() > limits.max_body_bytes => {
+                errors.add(format!("chunks[{i}].text"), "is longer than a body may be");
+                continue;
+            }
+            Some(text) => ChunkText::Own(text),
+            // Byte offsets are found below, in one pass over the body.
+            None => ChunkText::Body(c.start as usize..c.end as usize),
+        };
+        out.push(NewChunk {
             start: c.start as usize,
             end: c.end as usize,
+            text,
         });
+        numbers.push(i);
+    }
+    chars_to_bytes(body, &mut out);
+    for (i, c) in numbers.into_iter().zip(&out) {
+        if c.text(body).trim().is_empty() {
+            errors.add(format!("chunks[{i}].text"), "must not be empty");
+        }
     }
     out
+}
+
+/// Turns the character ranges of chunks given as offsets into byte ranges of `body`.
+fn chars_to_bytes(body: &str, chunks: &mut [NewChunk]) {
+    let mut wanted: Vec<usize> = chunks
+        .iter()
+        .filter_map(|c| match &c.text {
+            ChunkText::Body(chars) => Some([chars.start, chars.end]),
+            ChunkText::Own(_) => None,
+        })
+        .flatten()
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut bytes = std::collections::HashMap::with_capacity(wanted.len());
+    let mut positions = body
+        .char_indices()
+        .map(|(byte, _)| byte)
+        .chain(std::iter::once(body.len()))
+        .enumerate();
+    for want in wanted {
+        if let Some((_, byte)) = positions.find(|&(chars, _)| chars == want) {
+            bytes.insert(want, byte);
+        }
+    }
+    let byte = |chars: &usize| bytes.get(chars).copied().unwrap_or(body.len());
+    for c in chunks {
+        if let ChunkText::Body(range) = &mut c.text {
+            *range = byte(&range.start)..byte(&range.end);
+        }
+    }
 }
 
 fn kind(value: Option<&str>, errors: &mut Errors) -> String {
@@ -148,7 +208,7 @@ fn metadata(value: Option<&serde_json::Value>, limits: &Limits, errors: &mut Err
 struct Prepared {
     item: Item,
     tags: Vec<String>,
-    chunks: Vec<Chunk>,
+    chunks: Vec<NewChunk>,
 }
 
 /// The SHA-256 of the request as JSON, to tell a replay from another request under
@@ -301,7 +361,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    input: web::Json<CreateItem>,
+    input: LargeJson<CreateItem>,
 ) -> Result<CreatedItem, ApiError> {
     let owner = caller.writable_owner()?;
     let key = idempotency_key(&req)?;
@@ -508,7 +568,7 @@ pub async fn patch(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    input: web::Json<PatchItem>,
+    input: LargeJson<PatchItem>,
 ) -> Result<Tagged<ItemOut, 200>, ApiError> {
     let id = item_id(&path)?;
     let owner = caller.writable_owner()?;

@@ -8,7 +8,7 @@ use diesel::sql_types::{Integer, Text};
 use peermesh_db::{DbConnection, DbError};
 
 use crate::schema::{content_chunks, content_items, content_tags, idempotency_keys};
-use peermesh_chunking::Chunk;
+use peermesh_chunking::Span;
 
 /// An item with its whole body (also what is inserted; `seq` is the database's).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -194,17 +194,54 @@ pub fn summaries(
     Ok(out)
 }
 
+/// A chunk to store. Its text is a span of the item's body (computed by the service,
+/// or given by the client as offsets alone, so a 100 MiB body is not held twice) or
+/// the text a client gave.
+#[derive(Debug, Clone)]
+pub struct NewChunk {
+    /// Characters of the body.
+    pub start: usize,
+    pub end: usize,
+    pub text: ChunkText,
+}
+
+#[derive(Debug, Clone)]
+pub enum ChunkText {
+    /// `&body[start..end]`, in bytes.
+    Body(std::ops::Range<usize>),
+    Own(String),
+}
+
+impl From<Span> for NewChunk {
+    fn from(span: Span) -> Self {
+        NewChunk {
+            start: span.start,
+            end: span.end,
+            text: ChunkText::Body(span.byte_start..span.byte_end),
+        }
+    }
+}
+
+impl NewChunk {
+    pub fn text<'a>(&'a self, body: &'a str) -> &'a str {
+        match &self.text {
+            ChunkText::Body(bytes) => &body[bytes.clone()],
+            ChunkText::Own(text) => text,
+        }
+    }
+}
+
 pub fn insert(
     conn: &mut DbConnection,
     item: &Item,
     tags: &[String],
-    chunks: &[Chunk],
+    chunks: &[NewChunk],
 ) -> Result<(), DbError> {
     diesel::insert_into(content_items::table)
         .values(item)
         .execute(conn)?;
     replace_tags(conn, &item.owner_id, &item.id, tags)?;
-    replace_chunks(conn, &item.id, chunks)?;
+    replace_chunks(conn, &item.id, &item.body, chunks)?;
     Ok(())
 }
 
@@ -234,29 +271,31 @@ pub fn replace_tags(
     Ok(())
 }
 
+/// Replaces an item's chunks; `body` is the item's (new) body, which spans point into.
 pub fn replace_chunks(
     conn: &mut DbConnection,
     item_id: &str,
-    chunks: &[Chunk],
+    body: &str,
+    chunks: &[NewChunk],
 ) -> Result<(), DbError> {
     diesel::delete(content_chunks::table.filter(content_chunks::item_id.eq(item_id.to_owned())))
         .execute(conn)?;
     for (batch_no, batch) in chunks.chunks(INSERT_BATCH).enumerate() {
-        let rows: Vec<_> = batch
+        let batch: Vec<_> = batch
             .iter()
             .enumerate()
             .map(|(i, c)| {
                 (
-                    content_chunks::item_id.eq(item_id.to_owned()),
+                    content_chunks::item_id.eq(item_id),
                     content_chunks::idx.eq((batch_no * INSERT_BATCH + i) as i32),
-                    content_chunks::text.eq(c.text.clone()),
+                    content_chunks::text.eq(c.text(body)),
                     content_chunks::start_offset.eq(c.start as i64),
                     content_chunks::end_offset.eq(c.end as i64),
                 )
             })
             .collect();
         peermesh_db::on_backend!(conn, |c| diesel::insert_into(content_chunks::table)
-            .values(rows)
+            .values(batch)
             .execute(c))?;
     }
     Ok(())
@@ -295,7 +334,7 @@ pub struct Changes {
     pub metadata: Option<String>,
     pub source: Option<Source>,
     /// New chunks, when the body changed (given by the client or computed).
-    pub chunks: Option<Vec<Chunk>>,
+    pub chunks: Option<Vec<NewChunk>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -327,7 +366,7 @@ pub fn update(
             content_items::version.eq(item.version + 1),
             content_items::updated_at.eq(now),
             changes.title.clone().map(|v| content_items::title.eq(v)),
-            changes.body.clone().map(|v| content_items::body.eq(v)),
+            changes.body.as_deref().map(|v| content_items::body.eq(v)),
             body_bytes.map(|v| content_items::body_bytes.eq(v)),
             changes.kind.clone().map(|v| content_items::kind.eq(v)),
             tags_json.map(|v| content_items::tags.eq(v)),
@@ -351,8 +390,8 @@ pub fn update(
     if let Some(tags) = &changes.tags {
         replace_tags(conn, &item.owner_id, &item.id, tags)?;
     }
-    if let Some(chunks) = &changes.chunks {
-        replace_chunks(conn, &item.id, chunks)?;
+    if let (Some(chunks), Some(body)) = (&changes.chunks, &changes.body) {
+        replace_chunks(conn, &item.id, body, chunks)?;
     }
     Ok(true)
 }

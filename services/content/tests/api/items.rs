@@ -196,6 +196,15 @@ async fn bad_input_is_refused_naming_the_field() {
             "chunks[0]",
         ),
         (
+            json!({"title": "ok", "body": "abc", "chunks": [{"start": 2, "end": 4}]}),
+            "chunks[0]",
+        ),
+        (
+            json!({"title": "ok", "body": "a  c", "chunks": [{"start": 0, "end": 1}, {"start": 1, "end": 3}]}),
+            "chunks[1].text",
+        ),
+        (json!({"title": "ok", "body": 7}), "body"),
+        (
             json!({"title": "ok", "body": "x", "owner_id": "someone-else"}),
             "",
         ),
@@ -400,6 +409,30 @@ async fn chunks_are_computed_or_taken_as_given() {
         chunks["items"][1],
         json!({"index": 1, "text": "def", "start": 3, "end": 6})
     );
+
+    // Offsets alone take their text from the body (characters, not bytes), and may
+    // be mixed with given texts; the body arrives with JSON escapes of every kind.
+    let body = "Zoë \"quoted\"\n😀 tail\tend \u{1}x";
+    let spans = env
+        .create(
+            t,
+            json!({"title": "Spans", "body": body, "chunks": [
+                {"start": 0, "end": 3}, {"start": 4, "end": 12}, {"text": "own", "start": 13, "end": 14},
+                {"start": 13, "end": body.chars().count()}]}),
+        )
+        .await;
+    let got = env.get(&format!("/api/v1/content/{}", id(&spans)), t).await;
+    assert_eq!(got["body"], body);
+    let chunks = env
+        .get(&format!("/api/v1/content/{}/chunks", id(&spans)), t)
+        .await;
+    let texts: Vec<&str> = chunks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Zoë", "\"quoted\"", "own", "😀 tail\tend \u{1}x"]);
 }
 
 #[actix_web::test]

@@ -1,0 +1,1 @@
+ALTER TABLE content_fts RESET (toast_tuple_target);
