@@ -5,6 +5,7 @@ pub mod large_json;
 pub mod query;
 pub mod routes;
 pub mod schema;
+pub mod snippet;
 pub mod store;
 pub mod validate;
 pub mod vector_cache;

@@ -101,6 +101,17 @@ impl SearchQuery {
         expr
     }
 
+    /// The words searched for (not the excluded ones), phrases split into words.
+    pub fn wanted_words(&self) -> String {
+        let mut words = Vec::new();
+        for term in self.required.iter().flatten() {
+            match term {
+                Term::Word(w) | Term::Phrase(w) => words.push(w.as_str()),
+            }
+        }
+        words.join(" ")
+    }
+
     /// Text for PostgreSQL's `websearch_to_tsquery`, which understands this syntax.
     pub fn to_websearch(&self) -> String {
         let write = |t: &Term| match t {

@@ -3,6 +3,8 @@
 //! a `content_fts` table kept in step by triggers inside the writing transaction
 //! (migration 000002), and both find one owner's matches inside the index.
 
+use std::collections::HashSet;
+
 use diesel::dsl::sql;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
@@ -35,6 +37,12 @@ struct HitRow {
     score: f64,
     #[diesel(sql_type = Integer)]
     seq: i32,
+}
+
+#[derive(QueryableByName)]
+struct LexemeRow {
+    #[diesel(sql_type = Text)]
+    lexeme: String,
 }
 
 #[derive(QueryableByName)]
@@ -184,16 +192,34 @@ pub fn snippets(
             }
             rows
         }
-        DbConnection::Pg(c) => diesel::sql_query(format!(
-            "SELECT i.id, ts_headline('english', left(i.body, 200000), q, \
-                 'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, \
-                  MaxFragments=2, FragmentDelimiter=\" … \"') AS snippet \
-             FROM content_items i, websearch_to_tsquery('english', $1) q \
-             WHERE i.seq = ANY($2)"
-        ))
-        .bind::<Text, _>(query.to_websearch())
-        .bind::<Array<Integer>, _>(seqs)
-        .load(c)?,
+        // The passages are cut here (crate::snippet), from the text the index holds,
+        // against the query's words as the index's configuration makes them lexemes.
+        DbConnection::Pg(c) => {
+            let lexemes: Vec<LexemeRow> = diesel::sql_query(
+                "SELECT unnest(tsvector_to_array(to_tsvector('english', $1))) AS lexeme",
+            )
+            .bind::<Text, _>(query.wanted_words())
+            .load(c)?;
+            let lexemes: HashSet<String> = lexemes.into_iter().map(|l| l.lexeme).collect();
+            let texts: Vec<SnippetRow> = diesel::sql_query(
+                "SELECT i.id, left(i.body, 200000) AS snippet \
+                 FROM content_items i WHERE i.seq = ANY($1) AND i.owner_id = $2",
+            )
+            .bind::<Array<Integer>, _>(seqs)
+            .bind::<Text, _>(owner)
+            .load(c)?;
+            texts
+                .into_iter()
+                .map(|r| SnippetRow {
+                    snippet: Some(crate::snippet::cut(
+                        r.snippet.as_deref().unwrap_or_default(),
+                        &lexemes,
+                        (MARK_START, MARK_END),
+                    )),
+                    id: r.id,
+                })
+                .collect()
+        }
     };
     Ok(rows
         .into_iter()
