@@ -240,6 +240,9 @@ pub fn insert(
     diesel::insert_into(content_items::table)
         .values(item)
         .execute(conn)?;
+    if let DbConnection::Sqlite(c) = conn {
+        super::search::index_new_item(c, &item.id, &item.body)?;
+    }
     replace_tags(conn, &item.owner_id, &item.id, tags)?;
     replace_chunks(conn, &item.id, &item.body, chunks)?;
     Ok(())

@@ -18,6 +18,34 @@ use crate::schema::content_items;
 const MARK_START: char = '\u{E000}';
 const MARK_END: char = '\u{E001}';
 
+/// Characters of the body the index holds (as `substr(body, 1, 200000)` and
+/// `left(body, 200000)` in the migrations' triggers and views).
+pub const INDEXED_CHARS: usize = 200_000;
+
+/// Writes a new item's SQLite index entry (PostgreSQL's trigger does it there). The
+/// indexed part of the body is bound as a borrowed slice: the trigger this replaces
+/// read `new.body` whole, copying up to 100 MiB beside the row's own record.
+pub fn index_new_item(
+    conn: &mut diesel::SqliteConnection,
+    id: &str,
+    body: &str,
+) -> Result<(), DbError> {
+    let indexed = body
+        .char_indices()
+        .nth(INDEXED_CHARS)
+        .map_or(body, |(end, _)| &body[..end]);
+    // The row's other columns come before `body` in its record, so reading them here
+    // does not load the body.
+    diesel::sql_query(
+        "INSERT INTO content_fts (rowid, owner_key, title, body) \
+         SELECT seq, replace(owner_id, '-', ''), title, ? FROM content_items WHERE id = ?",
+    )
+    .bind::<Text, _>(indexed)
+    .bind::<Text, _>(id)
+    .execute(conn)?;
+    Ok(())
+}
+
 /// One ranked hit: higher `score` is better; `seq` breaks ties (and pages).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
@@ -202,11 +230,12 @@ pub fn snippets(
             .load(c)?;
             let lexemes: HashSet<String> = lexemes.into_iter().map(|l| l.lexeme).collect();
             let texts: Vec<SnippetRow> = diesel::sql_query(
-                "SELECT i.id, left(i.body, 200000) AS snippet \
+                "SELECT i.id, left(i.body, $3) AS snippet \
                  FROM content_items i WHERE i.seq = ANY($1) AND i.owner_id = $2",
             )
             .bind::<Array<Integer>, _>(seqs)
             .bind::<Text, _>(owner)
+            .bind::<Integer, _>(INDEXED_CHARS as i32)
             .load(c)?;
             texts
                 .into_iter()

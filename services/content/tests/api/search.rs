@@ -593,3 +593,25 @@ async fn a_new_model_written_in_parallel_registers_once() {
         .unwrap();
     assert_eq!(ids(&similar).len(), items.len(), "{similar}");
 }
+
+#[actix_web::test]
+async fn the_index_holds_the_first_200_000_characters_of_a_body() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let t = &alice.access_token;
+    // Two-byte characters before the words: the limit counts characters, not bytes.
+    let body = format!(
+        "{}quokkainside {} quokkaoutside",
+        "é ".repeat(99_990),
+        "x".repeat(20)
+    );
+    let made = env.create(t, item("Long", &body)).await;
+    assert_eq!(
+        ids(&env.get("/api/v1/content/search?q=quokkainside", t).await),
+        vec![id(&made)]
+    );
+    assert_eq!(
+        ids(&env.get("/api/v1/content/search?q=quokkaoutside", t).await),
+        Vec::<String>::new()
+    );
+}
