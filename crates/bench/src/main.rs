@@ -852,11 +852,13 @@ impl RssProbe {
     /// Reports the step that ends and begins the next one.
     fn step(&mut self) -> String {
         let peak = Self::read(&self.pid, "VmHWM:").unwrap_or(f64::NAN);
+        let own = Self::read(&self.pid, "RssAnon:").unwrap_or(f64::NAN);
         let report = format!(
-            "{} peak RSS {:.1} MiB ({:.1} MiB when the step began)",
+            "{} peak RSS {:.1} MiB ({:.1} MiB when the step began; own memory now {:.1} MiB)",
             self.service,
             peak / 1024.0,
-            self.start_kib / 1024.0
+            self.start_kib / 1024.0,
+            own / 1024.0
         );
         if let Some(next) = Self::begin(self.service, self.pid.clone()) {
             *self = next;
@@ -867,6 +869,7 @@ impl RssProbe {
 
 async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usize) {
     let mut rss = RssProbe::of("ingestion");
+    let mut content_rss = RssProbe::of("content");
     let user = register(&http, &base, "ingest").await;
     let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
     let words = Arc::new(vocabulary(5000));
@@ -893,7 +896,7 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
         "  = {:.0} documents/min end to end",
         small.ok as f64 / small.secs * 60.0
     );
-    if let Some(rss) = rss.as_mut() {
+    for rss in [rss.as_mut(), content_rss.as_mut()].into_iter().flatten() {
         println!("  {}", rss.step());
     }
 
@@ -922,7 +925,9 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
     // The content service's side of a 100 MiB item: created straight (the body alone,
     // as a client writes it; to the service itself, as the gateway takes 10 MiB at most
     // outside uploads), then through ingestion (body and chunk offsets).
-    let mut content_rss = RssProbe::of("content");
+    if let Some(rss) = content_rss.as_mut() {
+        rss.step();
+    }
     let content = std::env::var("BENCH_CONTENT_URL").unwrap_or_else(|_| base.clone());
     let started = Instant::now();
     let created = http
