@@ -1,10 +1,148 @@
-//! Extractor configuration so malformed input becomes problem+json, not actix's plain text.
+//! Extractor configuration so malformed input becomes problem+json, not actix's plain text,
+//! and the JSON body extractor every service uses.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::web;
-use actix_web::HttpRequest;
+use actix_web::{mime, web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, FieldError};
+
+/// The largest JSON body of an app or scope, set by [`configure_extractors`].
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLimit(pub usize);
+
+/// A JSON request body. Like `web::Json` (the same limit, 413, 415 and 400 for broken
+/// JSON), but a value of the wrong shape is a 422 naming where it was: `title`,
+/// `tags[1]`, `source.url`, an unknown `source.colour` — not the whole body.
+pub struct JsonBody<T>(pub T);
+
+impl<T> JsonBody<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonBody<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_json(req, payload);
+        Box::pin(async move { from_json(&body.await?).map(JsonBody) })
+    }
+}
+
+impl<T: paperclip::v2::schema::Apiv2Schema> paperclip::v2::schema::Apiv2Schema for JsonBody<T> {
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+/// Documented as the `web::Json<T>` body it stands for.
+impl<T: paperclip::v2::schema::Apiv2Schema> paperclip::actix::OperationModifier for JsonBody<T> {
+    fn update_parameter(op: &mut paperclip::v2::models::DefaultOperationRaw) {
+        <paperclip::actix::web::Json<T> as paperclip::actix::OperationModifier>::update_parameter(
+            op,
+        );
+    }
+
+    fn update_definitions(
+        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
+    ) {
+        <paperclip::actix::web::Json<T> as paperclip::actix::OperationModifier>::update_definitions(
+            map,
+        );
+    }
+}
+
+/// Reads a JSON request body whole: 415 unless its type is JSON, 413 past the app's
+/// [`JsonLimit`] (at once when `Content-Length` says so), into one buffer sized by
+/// `Content-Length` (no doubling while it grows).
+pub fn read_json(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<Vec<u8>, ApiError>> + 'static {
+    let limit = req.app_data::<JsonLimit>().map_or(default_limit(), |l| l.0);
+    let json = matches!(req.mime_type(), Ok(Some(mime))
+        if mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON));
+    let length = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let mut payload = payload.take();
+    async move {
+        if !json {
+            return Err(json_error(JsonPayloadError::ContentType));
+        }
+        if let Some(length) = length.filter(|&l| l > limit) {
+            return Err(json_error(JsonPayloadError::OverflowKnownLength {
+                length,
+                limit,
+            }));
+        }
+        let mut buf = Vec::with_capacity(length.unwrap_or(0));
+        while let Some(piece) = payload.next().await {
+            let piece = piece.map_err(|e| json_error(JsonPayloadError::Payload(e)))?;
+            if buf.len() + piece.len() > limit {
+                return Err(json_error(JsonPayloadError::Overflow { limit }));
+            }
+            buf.extend_from_slice(&piece);
+        }
+        Ok(buf)
+    }
+}
+
+/// actix's own JSON limit, for an app without [`JsonLimit`].
+fn default_limit() -> usize {
+    2 * 1024 * 1024
+}
+
+/// Parses a JSON body: 400 when it is not JSON, 422 naming the field when it is JSON of
+/// the wrong shape.
+pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        json_error_at(&path, e.into_inner())
+    })?;
+    deserializer.end().map_err(|e| json_error_at(".", e))?;
+    Ok(value)
+}
+
+/// A refused body, `path` being where serde was in it (`.` for the top).
+fn json_error_at(path: &str, e: serde_json::Error) -> ApiError {
+    if !e.is_data() {
+        return ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"));
+    }
+    let (named, message) = split_serde_message(&e.to_string());
+    // The path of an unknown member ends with its name; a missing one is named by the
+    // message, inside the object at `path`; any other mistake is the value at `path`.
+    let field = match (path, named) {
+        (".", Some(name)) => name,
+        (".", None) => "body".to_owned(),
+        (path, Some(name)) if path != name && !path.ends_with(&format!(".{name}")) => {
+            format!("{path}.{name}")
+        }
+        (path, _) => path.to_owned(),
+    };
+    ApiError::validation(vec![FieldError::new(field, message)])
+}
 
 /// JSON bodies: 413 over `limit`, 415 for a non-JSON content type, 400 for broken JSON,
 /// 422 for well-formed JSON of the wrong shape (unknown field, wrong type, missing field).
@@ -25,13 +163,7 @@ pub fn json_error(err: JsonPayloadError) -> ApiError {
         JsonPayloadError::ContentType => {
             ApiError::unsupported_media_type("expected Content-Type: application/json")
         }
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            let (field, message) = split_serde_message(&e.to_string());
-            ApiError::validation(vec![FieldError::new(field, message)])
-        }
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"))
-        }
+        JsonPayloadError::Deserialize(e) => json_error_at(".", e),
         JsonPayloadError::Payload(e) => {
             ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
         }
@@ -40,15 +172,15 @@ pub fn json_error(err: JsonPayloadError) -> ApiError {
 }
 
 /// serde messages look like "unknown field `colour`, expected one of ..." or
-/// "missing field `email` at line 1 column 2": pull out the field name when there is one.
-fn split_serde_message(msg: &str) -> (String, String) {
+/// "missing field `email` at line 1 column 2": the field name when there is one, and
+/// the message without its position.
+fn split_serde_message(msg: &str) -> (Option<String>, String) {
     let msg = msg.split(" at line ").next().unwrap_or(msg).to_owned();
     let field = msg
         .split('`')
         .nth(1)
         .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
-        .unwrap_or("body")
-        .to_owned();
+        .map(str::to_owned);
     (field, msg)
 }
 
@@ -74,6 +206,7 @@ pub fn path_config() -> web::PathConfig {
 /// Registers the extractor configs on an app (or scope).
 pub fn configure_extractors(cfg: &mut web::ServiceConfig, json_limit: usize) {
     cfg.app_data(json_config(json_limit))
+        .app_data(JsonLimit(json_limit))
         .app_data(query_config())
         .app_data(path_config());
 }
@@ -109,11 +242,57 @@ mod tests {
     fn serde_messages_name_the_field() {
         let (f, m) =
             split_serde_message("unknown field `colour`, expected `name` at line 1 column 10");
-        assert_eq!(f, "colour");
+        assert_eq!(f.as_deref(), Some("colour"));
         assert_eq!(m, "unknown field `colour`, expected `name`");
         let (f, _) =
             split_serde_message("invalid type: integer `3`, expected a string at line 1 column 2");
-        assert_eq!(f, "body");
+        assert_eq!(f, None);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        title: String,
+        tags: Option<Vec<String>>,
+        source: Option<Source>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Source {
+        url: String,
+    }
+
+    #[test]
+    fn refusals_name_where_the_value_was() {
+        let field = |json: &str| {
+            let e = from_json::<Item>(json.as_bytes()).unwrap_err();
+            assert_eq!(e.status(), 422, "{json}");
+            e.to_problem(None).errors.unwrap()[0].field.clone()
+        };
+        assert_eq!(field(r#"{"title": 5}"#), "title");
+        assert_eq!(field(r#"{"title": "t", "tags": ["a", 7]}"#), "tags[1]");
+        assert_eq!(
+            field(r#"{"title": "t", "source": {"url": 1}}"#),
+            "source.url"
+        );
+        assert_eq!(
+            field(r#"{"title": "t", "source": {"colour": 1}}"#),
+            "source.colour"
+        );
+        assert_eq!(field(r#"{"title": "t", "owner": 1}"#), "owner");
+        assert_eq!(field(r#"{"tags": []}"#), "title");
+        assert_eq!(field(r#""x""#), "body");
+        for broken in [r#"{"title": "t""#, r#"{"title": "t"} x"#, ""] {
+            let e = from_json::<Item>(broken.as_bytes()).unwrap_err();
+            assert_eq!(
+                (e.status().as_u16(), e.code()),
+                (400, "malformed_json"),
+                "{broken}"
+            );
+        }
     }
 }
 

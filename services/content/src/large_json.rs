@@ -11,20 +11,16 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::error::JsonPayloadError;
-use actix_web::{mime, FromRequest, HttpMessage, HttpRequest};
-use futures_util::StreamExt;
+use actix_web::{FromRequest, HttpRequest};
 use paperclip::actix::web::Json;
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
 use paperclip::v2::schema::Apiv2Schema;
-use peermesh_common::http::json_error;
+use peermesh_common::http::{from_json, read_json};
 use peermesh_common::ApiError;
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
-
-use crate::AppState;
 
 /// A request type with one large string member, parsed by [`LargeJson`].
 pub trait LargeMember: DeserializeOwned {
@@ -49,57 +45,39 @@ impl<T: LargeMember + Send + 'static> FromRequest for LargeJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<actix_web::web::Data<AppState>>()
-            .map_or(0, |state| state.json_limit);
-        let json = matches!(req.mime_type(), Ok(Some(mime))
-            if mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON));
-        let length = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let body = read_json(req, payload);
         Box::pin(async move {
-            if !json {
-                return Err(json_error(JsonPayloadError::ContentType));
-            }
-            if let Some(length) = length.filter(|&l| l > limit) {
-                return Err(json_error(JsonPayloadError::OverflowKnownLength {
-                    length,
-                    limit,
-                }));
-            }
-            let mut buf = Vec::with_capacity(length.unwrap_or(0));
-            while let Some(piece) = payload.next().await {
-                let piece = piece.map_err(|e| json_error(JsonPayloadError::Payload(e)))?;
-                if buf.len() + piece.len() > limit {
-                    return Err(json_error(JsonPayloadError::Overflow { limit }));
-                }
-                buf.extend_from_slice(&piece);
-            }
-            let value = tokio::task::spawn_blocking(move || parse::<T>(buf))
+            let body = body.await?;
+            let value = tokio::task::spawn_blocking(move || parse::<T>(body))
                 .await
-                .map_err(ApiError::internal)?
-                .map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
+                .map_err(ApiError::internal)??;
             Ok(LargeJson(value))
         })
     }
 }
 
 /// Parses `buf` into `T`, its large member decoded inside `buf`'s own allocation.
-/// Whatever is refused is refused by serde over the whole body, so errors (and so
-/// statuses and messages) are those of `web::Json`.
-pub fn parse<T: LargeMember>(buf: Vec<u8>) -> Result<T, serde_json::Error> {
+/// Whatever is refused is refused over the whole body by [`from_json`], so errors (and
+/// so statuses and fields) are those of every other JSON body.
+pub fn parse<T: LargeMember>(buf: Vec<u8>) -> Result<T, ApiError> {
     // No single string member of that name (absent, null, not a string, given
     // twice), or not an object, or broken JSON: nothing to take apart.
     let Some((rest, range)) = split_member(&buf, T::MEMBER) else {
-        return serde_json::from_slice(&buf);
+        return from_json(&buf);
     };
     let mut value = match serde_json::from_str::<T>(&rest) {
         Ok(value) => value,
-        Err(_) => return serde_json::from_slice(&buf),
+        Err(_) => return from_json(&buf),
     };
-    value.set_member(unescape_in_place(buf, range)?);
+    match unescape_in_place(buf, range) {
+        Ok(member) => value.set_member(member),
+        Err(e) => {
+            return Err(ApiError::bad_request(
+                "malformed_json",
+                format!("malformed JSON: {e}"),
+            ))
+        }
+    }
     Ok(value)
 }
 
@@ -391,21 +369,35 @@ mod tests {
             (r#"{"title":"t","body":"a","body":"b"}"#, None),
             (r#"{"title":"t","body":"a","colour":1}"#, None),
         ];
+        // Refused as every other JSON body is: the same status, code and fields.
+        let same_refusal = |json: &str| {
+            let ours = parse::<Doc>(json.as_bytes().to_vec()).unwrap_err();
+            let theirs = from_json::<Doc>(json.as_bytes()).unwrap_err();
+            assert_eq!(
+                serde_json::to_value(ours.to_problem(None)).unwrap(),
+                serde_json::to_value(theirs.to_problem(None)).unwrap(),
+                "{json}"
+            );
+            ours.status().as_u16()
+        };
         for (json, expected) in cases {
             let ours = parse::<Doc>(json.as_bytes().to_vec());
-            let theirs = serde_json::from_str::<Doc>(json);
             assert_eq!(ours.as_ref().ok(), expected.as_ref(), "{json}");
-            // The same error, so the same status and message, as web::Json.
-            if let (Err(a), Err(b)) = (&ours, &theirs) {
-                assert_eq!(a.to_string(), b.to_string(), "{json}");
-                assert_eq!(a.classify(), b.classify());
+            if expected.is_none() {
+                assert_eq!(same_refusal(json), 422, "{json}");
             }
         }
-        for broken in [r#"{"body":"a"#, "[1]", "", r#"{"body":"\q"}"#] {
-            let ours = parse::<Doc>(broken.as_bytes().to_vec()).unwrap_err();
-            let theirs = serde_json::from_str::<Doc>(broken).unwrap_err();
-            assert_eq!(ours.classify(), theirs.classify(), "{broken}");
+        for broken in [r#"{"body":"a"#, "", r#"{"body":"\q"}"#] {
+            assert_eq!(same_refusal(broken), 400, "{broken}");
         }
+        // A lone surrogate passes serde's first look (it does not decode escapes) and
+        // is refused by the decoding, as serde refuses it in a String.
+        let lone = parse::<Doc>(br#"{"title":"t","body":"a\ud800b"}"#.to_vec()).unwrap_err();
+        assert_eq!(
+            (lone.status().as_u16(), lone.code()),
+            (400, "malformed_json")
+        );
+        assert!(serde_json::from_str::<Doc>(r#"{"title":"t","body":"a\ud800b"}"#).is_err());
         assert_eq!(
             parse::<Patch>(br#"{}"#.to_vec()).unwrap(),
             Patch { body: None }

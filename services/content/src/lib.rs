@@ -164,7 +164,6 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             settings.limits.vector_cache_bytes,
         )),
         limits: std::sync::Arc::new(settings.limits.clone()),
-        json_limit,
     };
     let validator = actix_web::web::Data::new(validator);
     let app = Application::start(
@@ -186,6 +185,4 @@ pub struct AppState {
     pub db: Db,
     pub limits: std::sync::Arc<Limits>,
     pub vectors: std::sync::Arc<vector_cache::VectorCache>,
-    /// Largest JSON request body, in bytes (item writes read theirs themselves).
-    pub json_limit: usize,
 }

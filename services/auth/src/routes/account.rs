@@ -3,6 +3,7 @@
 use actix_web::HttpRequest;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
+use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::Deserialize;
 
@@ -32,7 +33,7 @@ pub struct RegisterIn {
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<RegisterIn>,
+    body: JsonBody<RegisterIn>,
 ) -> Result<NoStore<TokensOut, 201>, ApiError> {
     let body = body.into_inner();
     let mut errors = Vec::new();
@@ -94,7 +95,7 @@ pub struct LoginIn {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginIn>,
+    body: JsonBody<LoginIn>,
 ) -> Result<NoStore<TokensOut, 200>, ApiError> {
     let answer = sign_in(&state, &req, body.into_inner()).await;
     state
@@ -233,7 +234,7 @@ pub struct RefreshIn {
 #[api_v2_operation(summary = "Refresh tokens", tags(account))]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshIn>,
+    body: JsonBody<RefreshIn>,
 ) -> Result<NoStore<TokensOut, 200>, ApiError> {
     let presented = body.into_inner().refresh_token.trim().to_owned();
     let fresh = random_secret(REFRESH_PREFIX);
@@ -279,7 +280,7 @@ pub async fn refresh(
 pub async fn logout(
     state: web::Data<AppState>,
     principal: Principal,
-    body: web::Json<RefreshIn>,
+    body: JsonBody<RefreshIn>,
 ) -> Result<NoContent, ApiError> {
     let hash = secret_hash(body.refresh_token.trim());
     let user_id = principal.subject().to_owned();

@@ -2,6 +2,7 @@
 
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::AdminOnly;
+use peermesh_common::http::JsonBody;
 use peermesh_common::pagination::PageRequest;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
@@ -102,7 +103,7 @@ pub fn new_client(
 pub async fn create_client(
     state: web::Data<AppState>,
     admin: AdminOnly,
-    body: web::Json<ClientIn>,
+    body: JsonBody<ClientIn>,
 ) -> Result<NoStore<ClientCreatedOut, 201>, ApiError> {
     let scopes = check_client(&body.name, &body.scopes)?;
     // Acting for users is beyond any admin's own rights (an admin writes only their
@@ -229,7 +230,7 @@ pub async fn patch_user(
     state: web::Data<AppState>,
     admin: AdminOnly,
     id: web::Path<String>,
-    body: web::Json<UserPatch>,
+    body: JsonBody<UserPatch>,
 ) -> Result<web::Json<UserOut>, ApiError> {
     let id = id.into_inner();
     let body = body.into_inner();

@@ -4,6 +4,7 @@ use actix_web::HttpRequest;
 use chrono::TimeDelta;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
+use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -114,7 +115,7 @@ fn refused(why: Refused, what: &str) -> ApiError {
 #[api_v2_operation(summary = "Verify an email address", tags(account))]
 pub async fn verify_email(
     state: web::Data<AppState>,
-    body: web::Json<TokenIn>,
+    body: JsonBody<TokenIn>,
 ) -> Result<web::Json<UserOut>, ApiError> {
     let hash = secret_hash(body.token.trim());
     let bootstrap = state.bootstrap_admin.clone();
@@ -211,7 +212,7 @@ pub struct ForgotIn {
 pub async fn forgot_password(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<ForgotIn>,
+    body: JsonBody<ForgotIn>,
 ) -> Result<NoStore<Accepted, 202>, ApiError> {
     let email = Email::parse(&body.email).map_err(|e| AuthError::Invalid(vec![e]))?;
     let ip_key = format!(
@@ -296,7 +297,7 @@ pub struct ResetIn {
 #[api_v2_operation(summary = "Reset the password", tags(account))]
 pub async fn reset_password(
     state: web::Data<AppState>,
-    body: web::Json<ResetIn>,
+    body: JsonBody<ResetIn>,
 ) -> Result<NoContent, ApiError> {
     let body = body.into_inner();
     check_new_password("new_password", &body.new_password)

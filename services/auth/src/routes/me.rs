@@ -2,6 +2,7 @@
 
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
+use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +44,7 @@ pub struct MePatch {
 pub async fn patch_me(
     state: web::Data<AppState>,
     principal: Principal,
-    body: web::Json<MePatch>,
+    body: JsonBody<MePatch>,
 ) -> Result<web::Json<UserOut>, ApiError> {
     let name = match body.into_inner().display_name {
         Some(name) => Some(parse_display_name(&name).map_err(|e| AuthError::Invalid(vec![e]))?),
@@ -79,7 +80,7 @@ pub struct PasswordChangeIn {
 pub async fn change_password(
     state: web::Data<AppState>,
     principal: Principal,
-    body: web::Json<PasswordChangeIn>,
+    body: JsonBody<PasswordChangeIn>,
 ) -> Result<NoContent, ApiError> {
     let body = body.into_inner();
     check_new_password("new_password", &body.new_password)

@@ -1,6 +1,7 @@
 //! Social sign-in over HTTP: authorize → provider → callback → one-time code →
 //! `POST /oauth/exchange` → our own token pair. Tokens never travel in URLs.
 
+use peermesh_common::http::JsonBody;
 use std::collections::BTreeMap;
 
 use actix_web::body::BoxBody;
@@ -369,7 +370,7 @@ pub struct ExchangeIn {
 pub async fn exchange(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<ExchangeIn>,
+    body: JsonBody<ExchangeIn>,
 ) -> Result<NoStore<TokensOut, 200>, ApiError> {
     let ExchangeIn {
         code,

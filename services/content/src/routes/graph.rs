@@ -2,6 +2,7 @@
 //! traversal from an item.
 
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
+use peermesh_common::http::JsonBody;
 use peermesh_common::pagination::PageRequest;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
@@ -65,7 +66,7 @@ pub async fn create_link(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    input: web::Json<CreateLink>,
+    input: JsonBody<CreateLink>,
 ) -> Result<Tagged<LinkOut, 201>, ApiError> {
     let source_id = item_id(&path)?;
     let owner = caller.writable_owner()?;

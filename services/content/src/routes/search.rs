@@ -1,5 +1,6 @@
 //! Full-text search, embeddings and similarity search over the caller's items.
 
+use peermesh_common::http::JsonBody;
 use std::collections::HashMap;
 
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
@@ -136,7 +137,7 @@ pub async fn put_embeddings(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    input: web::Json<PutEmbeddings>,
+    input: JsonBody<PutEmbeddings>,
 ) -> Result<NoContent, ApiError> {
     let id = item_id(&path)?;
     let owner = caller.writable_owner()?;
@@ -300,7 +301,7 @@ pub struct SimilarOut {
 pub async fn similar(
     state: web::Data<AppState>,
     caller: Caller,
-    input: web::Json<SimilarQuery>,
+    input: JsonBody<SimilarQuery>,
 ) -> Result<web::Json<SimilarOut>, ApiError> {
     let input = input.into_inner();
     let k = input.k.unwrap_or(10);

@@ -204,6 +204,16 @@ async fn bad_input_is_refused_naming_the_field() {
             "chunks[1].text",
         ),
         (json!({"title": "ok", "body": 7}), "body"),
+        // A value of the wrong type is named where it was, not as the whole body.
+        (json!({"title": 5, "body": "x"}), "title"),
+        (
+            json!({"title": "ok", "body": "x", "tags": ["a", 7]}),
+            "tags[1]",
+        ),
+        (
+            json!({"title": "ok", "body": "x", "source": {"type": "url", "colour": 1}}),
+            "source.colour",
+        ),
         (
             json!({"title": "ok", "body": "x", "owner_id": "someone-else"}),
             "",

@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
 use peermesh_common::http::rfc3339;
+use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +105,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Delegating,
-    body: web::Json<FeedIn>,
+    body: JsonBody<FeedIn>,
 ) -> Result<Created, ApiError> {
     let body = body.into_inner();
     let owner = principal.subject().to_owned();

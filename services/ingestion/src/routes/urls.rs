@@ -2,6 +2,7 @@
 
 use actix_web::HttpRequest;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
+use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::Deserialize;
 
@@ -29,7 +30,7 @@ pub async fn import(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Delegating,
-    body: web::Json<UrlIn>,
+    body: JsonBody<UrlIn>,
 ) -> Result<Answer, ApiError> {
     let body = body.into_inner();
     if body.url.chars().count() > 2048 {
