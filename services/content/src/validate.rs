@@ -3,9 +3,7 @@
 use peermesh_common::{ApiError, FieldError};
 use serde_json::Value;
 
-pub const MAX_TITLE_CHARS: usize = 500;
-pub const MAX_TAGS: usize = 50;
-pub const MAX_TAG_CHARS: usize = 64;
+pub use peermesh_item_rules::title;
 /// Chunks one item may carry: a 100 MiB body in ~1 500-character chunks is ~70 000.
 pub const MAX_CHUNKS: usize = 200_000;
 /// Vectors one embeddings request may carry.
@@ -36,21 +34,6 @@ impl Errors {
             Err(ApiError::validation(self.0))
         }
     }
-}
-
-pub fn title(value: &str) -> Result<String, String> {
-    let trimmed = value.trim();
-    let count = trimmed.chars().count();
-    if count == 0 {
-        return Err("must not be empty".into());
-    }
-    if count > MAX_TITLE_CHARS {
-        return Err(format!("must be at most {MAX_TITLE_CHARS} characters"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(trimmed.to_owned())
 }
 
 pub fn body(value: &str, max_bytes: usize) -> Result<(), String> {
@@ -92,25 +75,14 @@ pub fn model(value: &str) -> Result<(), String> {
 }
 
 /// Tags are trimmed and lower-cased; duplicates fold into one, order is kept.
+/// Tags as the item rules make them; each mistake goes to `errors`.
 pub fn tags(values: &[String], errors: &mut Errors) -> Vec<String> {
-    if values.len() > MAX_TAGS {
-        errors.add("tags", format!("at most {MAX_TAGS} tags"));
-        return Vec::new();
-    }
-    let mut out: Vec<String> = Vec::new();
-    for (i, raw) in values.iter().enumerate() {
-        let tag = raw.trim().to_lowercase();
-        let count = tag.chars().count();
-        if count == 0 || count > MAX_TAG_CHARS || tag.chars().any(char::is_control) {
-            errors.add(
-                format!("tags[{i}]"),
-                format!("must be 1..{MAX_TAG_CHARS} characters without control characters"),
-            );
-        } else if !out.contains(&tag) {
-            out.push(tag);
+    peermesh_item_rules::tags(values).unwrap_or_else(|mistakes| {
+        for (field, message) in mistakes {
+            errors.add(field, message);
         }
-    }
-    out
+        Vec::new()
+    })
 }
 
 /// A JSON object no larger than `max_bytes` serialised and no deeper than `max_depth`.

@@ -22,7 +22,6 @@ use peermesh_db::DbError;
 
 /// Largest `title` or `tags` form field.
 const MAX_TEXT_FIELD: usize = 4096;
-const MAX_TAGS: usize = 50;
 
 #[derive(Debug, Serialize, Apiv2Schema)]
 pub struct UploadOut {
@@ -178,13 +177,7 @@ fn parse_tags(raw: &str) -> Result<Vec<String>, ApiError> {
             .map(str::to_owned)
             .collect()
     };
-    if tags.len() > MAX_TAGS {
-        return Err(ApiError::invalid_field(
-            "tags",
-            format!("at most {MAX_TAGS} tags"),
-        ));
-    }
-    Ok(tags)
+    super::item_tags(&tags)
 }
 
 fn format_problem(e: &FormatError) -> ApiError {
@@ -245,15 +238,7 @@ pub async fn upload(
                 })?);
             }
             "title" => {
-                let value = text_field(&mut field, "title").await?;
-                let value = value.trim().to_owned();
-                if value.is_empty() || value.chars().count() > 500 {
-                    return Err(ApiError::invalid_field(
-                        "title",
-                        "must be 1..500 characters",
-                    ));
-                }
-                title = Some(value);
+                title = Some(super::item_title(&text_field(&mut field, "title").await?)?);
             }
             "tags" => tags = parse_tags(&text_field(&mut field, "tags").await?)?,
             "callback_url" => {

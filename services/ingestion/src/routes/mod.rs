@@ -11,6 +11,25 @@ use peermesh_common::openapi::{Contract, Header, Operation};
 
 /// Registers the service's routes inside its `/api/v1/ingest` scope (health and readiness
 /// come from `peermesh_common::server`).
+/// A title as the content service will take it (checked here so an upload is refused
+/// at once, not failed in its job); a 422 naming `title` otherwise.
+pub fn item_title(value: &str) -> Result<String, peermesh_common::ApiError> {
+    peermesh_item_rules::title(value)
+        .map_err(|m| peermesh_common::ApiError::invalid_field("title", m))
+}
+
+/// Tags as the content service will take them; a 422 naming each one refused.
+pub fn item_tags(values: &[String]) -> Result<Vec<String>, peermesh_common::ApiError> {
+    peermesh_item_rules::tags(values).map_err(|mistakes| {
+        peermesh_common::ApiError::validation(
+            mistakes
+                .into_iter()
+                .map(|(field, message)| peermesh_common::FieldError::new(field, message))
+                .collect(),
+        )
+    })
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/files", web::post().to(files::upload))
         .route("/urls", web::post().to(urls::import))

@@ -39,23 +39,13 @@ pub async fn import(
             "must be at most 2048 characters",
         ));
     }
-    if let Some(title) = &body.title {
-        if title.trim().is_empty() || title.chars().count() > 500 {
-            return Err(ApiError::invalid_field(
-                "title",
-                "must be 1..500 characters",
-            ));
-        }
-    }
-    let tags = body.tags.unwrap_or_default();
+    let title = body.title.as_deref().map(super::item_title).transpose()?;
+    let tags = super::item_tags(&body.tags.unwrap_or_default())?;
     let callback_url = body
         .callback_url
         .as_deref()
         .map(|u| crate::callbacks::validate(&state, u.trim()))
         .transpose()?;
-    if tags.len() > 50 {
-        return Err(ApiError::invalid_field("tags", "at most 50 tags"));
-    }
     let fetched = state
         .fetcher
         .fetch(&body.url, &state.blobs, state.settings.max_bytes)
@@ -73,7 +63,7 @@ pub async fn import(
         size: fetched.stored.size,
         filename: fetched.filename,
         declared_type: fetched.content_type,
-        title: body.title.map(|t| t.trim().to_owned()),
+        title,
         tags,
         url: Some(fetched.url),
         callback_url,

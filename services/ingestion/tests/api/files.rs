@@ -771,6 +771,21 @@ async fn bad_uploads_are_refused_clearly() {
         .upload(file("a.txt", "text/plain", b"x".to_vec()).text("title", ""))
         .await;
     assert_problem(resp, 422, "validation_failed").await;
+    // The content service's rules for tags and titles, checked before anything is
+    // stored or queued: each refused tag named, and nothing written.
+    let resp = env
+        .upload(
+            file("a.txt", "text/plain", b"x".to_vec())
+                .text("tags", format!("ok,{}", "y".repeat(65))),
+        )
+        .await;
+    let problem = assert_problem(resp, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "tags[1]");
+    let resp = env
+        .upload(file("a.txt", "text/plain", b"x".to_vec()).text("title", "bell\u{7}"))
+        .await;
+    let problem = assert_problem(resp, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "title");
     let resp = env
         .ingest
         .client
