@@ -44,32 +44,43 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-impl<T: paperclip::v2::schema::Apiv2Schema> paperclip::v2::schema::Apiv2Schema for JsonBody<T> {
-    fn name() -> Option<String> {
-        T::name()
-    }
+/// Documents a body extractor `$extractor<T>` in the OpenAPI document as the
+/// `web::Json<T>` body it stands for.
+#[macro_export]
+macro_rules! document_as_json_body {
+    ($extractor:ident) => {
+        impl<T: ::paperclip::v2::schema::Apiv2Schema> ::paperclip::v2::schema::Apiv2Schema
+            for $extractor<T>
+        {
+            fn name() -> Option<String> {
+                T::name()
+            }
 
-    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
-        T::raw_schema()
-    }
+            fn raw_schema() -> ::paperclip::v2::models::DefaultSchemaRaw {
+                T::raw_schema()
+            }
+        }
+
+        impl<T: ::paperclip::v2::schema::Apiv2Schema> ::paperclip::actix::OperationModifier
+            for $extractor<T>
+        {
+            fn update_parameter(op: &mut ::paperclip::v2::models::DefaultOperationRaw) {
+                <::paperclip::actix::web::Json<T> as ::paperclip::actix::OperationModifier>::update_parameter(op);
+            }
+
+            fn update_definitions(
+                map: &mut ::std::collections::BTreeMap<
+                    String,
+                    ::paperclip::v2::models::DefaultSchemaRaw,
+                >,
+            ) {
+                <::paperclip::actix::web::Json<T> as ::paperclip::actix::OperationModifier>::update_definitions(map);
+            }
+        }
+    };
 }
 
-/// Documented as the `web::Json<T>` body it stands for.
-impl<T: paperclip::v2::schema::Apiv2Schema> paperclip::actix::OperationModifier for JsonBody<T> {
-    fn update_parameter(op: &mut paperclip::v2::models::DefaultOperationRaw) {
-        <paperclip::actix::web::Json<T> as paperclip::actix::OperationModifier>::update_parameter(
-            op,
-        );
-    }
-
-    fn update_definitions(
-        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
-    ) {
-        <paperclip::actix::web::Json<T> as paperclip::actix::OperationModifier>::update_definitions(
-            map,
-        );
-    }
-}
+crate::document_as_json_body!(JsonBody);
 
 /// Reads a JSON request body whole: 415 unless its type is JSON, 413 past the app's
 /// [`JsonLimit`] (at once when `Content-Length` says so), into one buffer sized by

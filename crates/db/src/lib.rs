@@ -63,6 +63,16 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// SQLite found the file locked by another process (and did not or could not wait).
+    fn is_locked(&self) -> bool {
+        let message = match self {
+            DbError::Query(diesel::result::Error::DatabaseError(_, info)) => info.message(),
+            DbError::Migration(message) => message,
+            _ => return false,
+        };
+        message.contains("database is locked")
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, DbError::Query(diesel::result::Error::NotFound))
     }
@@ -158,6 +168,27 @@ const QUERY_BUSY_MS: u32 = 5000;
 /// How long start-up work (journal mode, migrations) waits: several processes of one
 /// service starting at once on a loaded machine take their turns one after another.
 const STARTUP_BUSY_MS: u32 = 60_000;
+
+/// Runs a SQLite start-up step again while other processes starting on the same file
+/// hold it, for up to [`STARTUP_BUSY_MS`]. SQLite waits out most locks (busy_timeout),
+/// but where waiting could deadlock it refuses at once: a connection already reading
+/// the file that asks to write it, as switching a new file's journal does, gets
+/// "database is locked" without waiting. The test of six processes starting on one
+/// new file met it twice in full CI runs on a loaded machine.
+fn retry_while_locked<T>(mut step: impl FnMut() -> Result<T, DbError>) -> Result<T, DbError> {
+    let started = Instant::now();
+    loop {
+        match step() {
+            Err(e)
+                if e.is_locked()
+                    && started.elapsed() < Duration::from_millis(STARTUP_BUSY_MS.into()) =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
 
 /// SQLite settings applied to every pooled connection (they are per connection),
 /// besides the busy timeout and the memory map.
@@ -378,9 +409,8 @@ impl Db {
             // beside this one: the start-up busy timeout.
             let mut conn =
                 SqliteConnection::establish(path).map_err(|e| DbError::Connect(e.to_string()))?;
-            conn.batch_execute(&format!(
-                "PRAGMA busy_timeout = {STARTUP_BUSY_MS}; PRAGMA journal_mode = WAL;"
-            ))?;
+            conn.batch_execute(&format!("PRAGMA busy_timeout = {STARTUP_BUSY_MS};"))?;
+            retry_while_locked(|| Ok(conn.batch_execute("PRAGMA journal_mode = WAL;")?))?;
         }
         let backend = target.backend();
         let sqlite_path = match &target {
@@ -498,10 +528,12 @@ impl Db {
                 // Processes starting together queue here one after the other: the
                 // last may wait for all the others' migrations, longer than a query.
                 c.batch_execute(&format!("PRAGMA busy_timeout = {STARTUP_BUSY_MS}"))?;
-                let applied = c.immediate_transaction(|c| {
-                    c.run_pending_migrations(Source(&migrations.sqlite))
-                        .map(names)
-                        .map_err(|e| DbError::Migration(e.to_string()))
+                let applied = retry_while_locked(|| {
+                    c.immediate_transaction(|c| {
+                        c.run_pending_migrations(Source(&migrations.sqlite))
+                            .map(names)
+                            .map_err(|e| DbError::Migration(e.to_string()))
+                    })
                 });
                 c.batch_execute(&format!("PRAGMA busy_timeout = {QUERY_BUSY_MS}"))?;
                 applied

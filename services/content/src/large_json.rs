@@ -5,17 +5,12 @@
 //! and that buffer is then turned into the member's string in place: ~1× the body.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use paperclip::actix::web::Json;
-use paperclip::actix::OperationModifier;
-use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
-use paperclip::v2::schema::Apiv2Schema;
 use peermesh_common::http::{from_json, read_json};
 use peermesh_common::ApiError;
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
@@ -221,26 +216,7 @@ fn hex4(buf: &[u8], at: usize, end: usize) -> Option<u32> {
         .filter(|_| digits.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-impl<T: Apiv2Schema> Apiv2Schema for LargeJson<T> {
-    fn name() -> Option<String> {
-        T::name()
-    }
-
-    fn raw_schema() -> DefaultSchemaRaw {
-        T::raw_schema()
-    }
-}
-
-/// Documented as the `web::Json<T>` body it stands for.
-impl<T: Apiv2Schema> OperationModifier for LargeJson<T> {
-    fn update_parameter(op: &mut DefaultOperationRaw) {
-        <Json<T> as OperationModifier>::update_parameter(op);
-    }
-
-    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
-        <Json<T> as OperationModifier>::update_definitions(map);
-    }
-}
+peermesh_common::document_as_json_body!(LargeJson);
 
 #[cfg(test)]
 mod tests {

@@ -166,11 +166,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn titles_tags_and_slugs() {
-        assert_eq!(title("  Hello ").unwrap(), "Hello");
-        assert!(title(" ").is_err());
-        assert!(title(&"é".repeat(500)).is_ok());
-        assert!(title(&"é".repeat(501)).is_err());
+    fn tags_and_slugs() {
         assert!(slug("related-to").is_ok());
         assert!(slug("Related").is_err());
         assert!(slug("-x").is_err());
