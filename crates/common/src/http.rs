@@ -1,11 +1,11 @@
-//! Extractor configuration so malformed input becomes problem+json, not actix's plain text,
-//! and the JSON body extractor every service uses.
+//! The JSON body extractor every service uses, and extractor configuration so malformed
+//! input becomes problem+json, not actix's plain text.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{PathError, QueryPayloadError};
 use actix_web::{mime, web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -99,19 +99,24 @@ pub fn read_json(
     let mut payload = payload.take();
     async move {
         if !json {
-            return Err(json_error(JsonPayloadError::ContentType));
+            return Err(ApiError::unsupported_media_type(
+                "expected Content-Type: application/json",
+            ));
         }
         if let Some(length) = length.filter(|&l| l > limit) {
-            return Err(json_error(JsonPayloadError::OverflowKnownLength {
-                length,
-                limit,
-            }));
+            return Err(ApiError::payload_too_large(format!(
+                "body of {length} bytes exceeds the limit of {limit} bytes"
+            )));
         }
         let mut buf = Vec::with_capacity(length.unwrap_or(0));
         while let Some(piece) = payload.next().await {
-            let piece = piece.map_err(|e| json_error(JsonPayloadError::Payload(e)))?;
+            let piece = piece.map_err(|e| {
+                ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
+            })?;
             if buf.len() + piece.len() > limit {
-                return Err(json_error(JsonPayloadError::Overflow { limit }));
+                return Err(ApiError::payload_too_large(format!(
+                    "body exceeds the limit of {limit} bytes"
+                )));
             }
             buf.extend_from_slice(&piece);
         }
@@ -155,33 +160,6 @@ fn json_error_at(path: &str, e: serde_json::Error) -> ApiError {
     ApiError::validation(vec![FieldError::new(field, message)])
 }
 
-/// JSON bodies: 413 over `limit`, 415 for a non-JSON content type, 400 for broken JSON,
-/// 422 for well-formed JSON of the wrong shape (unknown field, wrong type, missing field).
-pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| json_error(err).into())
-}
-
-pub fn json_error(err: JsonPayloadError) -> ApiError {
-    match err {
-        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::payload_too_large(
-            format!("body of {length} bytes exceeds the limit of {limit} bytes"),
-        ),
-        JsonPayloadError::Overflow { limit } => {
-            ApiError::payload_too_large(format!("body exceeds the limit of {limit} bytes"))
-        }
-        JsonPayloadError::ContentType => {
-            ApiError::unsupported_media_type("expected Content-Type: application/json")
-        }
-        JsonPayloadError::Deserialize(e) => json_error_at(".", e),
-        JsonPayloadError::Payload(e) => {
-            ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
-        }
-        other => ApiError::bad_request("bad_body", other.to_string()),
-    }
-}
-
 /// serde messages look like "unknown field `colour`, expected one of ..." or
 /// "missing field `email` at line 1 column 2": the field name when there is one, and
 /// the message without its position.
@@ -216,8 +194,7 @@ pub fn path_config() -> web::PathConfig {
 
 /// Registers the extractor configs on an app (or scope).
 pub fn configure_extractors(cfg: &mut web::ServiceConfig, json_limit: usize) {
-    cfg.app_data(json_config(json_limit))
-        .app_data(JsonLimit(json_limit))
+    cfg.app_data(JsonLimit(json_limit))
         .app_data(query_config())
         .app_data(path_config());
 }
