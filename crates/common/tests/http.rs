@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use actix_web::{test, web, App, HttpResponse};
-use peermesh_common::http::configure_extractors;
+use peermesh_common::http::{configure_extractors, JsonBody};
 use peermesh_common::middleware::request_context;
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,7 +16,7 @@ struct NoteIn {
     stars: u8,
 }
 
-async fn create(_: web::Json<NoteIn>) -> HttpResponse {
+async fn create(_: JsonBody<NoteIn>) -> HttpResponse {
     HttpResponse::Created().finish()
 }
 
