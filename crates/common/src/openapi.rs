@@ -128,6 +128,9 @@ pub struct Operation {
     pub client_credentials: bool,
     /// Answers 200 with a file of any type (a download), not JSON.
     pub download: bool,
+    /// Only for service clients with this scope (scope, what it allows); user tokens
+    /// get 403.
+    pub service_only: Option<(&'static str, &'static str)>,
 }
 
 impl Operation {
@@ -140,7 +143,13 @@ impl Operation {
             oauth_errors: false,
             client_credentials: false,
             download: false,
+            service_only: None,
         }
+    }
+
+    pub const fn service_only(mut self, scope: &'static str, what: &'static str) -> Self {
+        self.service_only = Some((scope, what));
+        self
     }
 
     pub const fn download(mut self) -> Self {
@@ -283,12 +292,18 @@ fn set_security_schemes(spec: &mut Value, contract: &Contract) {
                 `Authorization: Bearer <token>`."
         }
     });
-    if !contract.service_scopes.is_empty() {
-        let scopes: Map<String, Value> = contract
-            .service_scopes
-            .iter()
-            .map(|(name, what)| ((*name).to_owned(), Value::from(*what)))
-            .collect();
+    let scopes: Map<String, Value> = contract
+        .service_scopes
+        .iter()
+        .chain(
+            contract
+                .operations
+                .iter()
+                .filter_map(|o| o.service_only.as_ref()),
+        )
+        .map(|(name, what)| ((*name).to_owned(), Value::from(*what)))
+        .collect();
+    if !scopes.is_empty() {
         schemes["serviceClient"] = json!({
             "type": "oauth2",
             "description": "Other modules: a service client's token from the client-credentials grant.",
@@ -317,6 +332,8 @@ fn finish_operation(
     operation["security"] = if own.is_some_and(|o| o.client_credentials) {
         // Basic, or the credentials in the form (no scheme describes that: optional).
         json!([{"clientCredentials": []}, {}])
+    } else if let Some((scope, _)) = own.and_then(|o| o.service_only) {
+        json!([{"serviceClient": [scope]}])
     } else if secured {
         let mut alternatives = vec![json!({"bearerAuth": []})];
         if !contract.service_scopes.is_empty() {

@@ -209,6 +209,8 @@ pub use peermesh_common::config::DEFAULT_SQLITE_MMAP_BYTES;
 mod time;
 pub use time::DbTime;
 
+pub mod closed_accounts;
+
 /// Opens connections of the backend the URL named.
 pub struct ConnectionManager {
     target: DbTarget,

@@ -22,6 +22,8 @@ pub enum AuthError {
     RefreshReused,
     #[error("the current password is wrong")]
     WrongCurrentPassword,
+    #[error("confirm with the password, or sign in again, before deleting the account")]
+    ReauthenticationRequired,
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -57,6 +59,9 @@ impl From<AuthError> for ApiError {
             }
             AuthError::WrongCurrentPassword => {
                 ApiError::forbidden(detail).with_code("wrong_current_password")
+            }
+            AuthError::ReauthenticationRequired => {
+                ApiError::forbidden(detail).with_code("reauthentication_required")
             }
             AuthError::NotFound => ApiError::not_found("no such resource"),
             AuthError::Hash(crate::password::HashError::Busy) => {

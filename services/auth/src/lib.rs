@@ -3,12 +3,14 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod deletion;
 pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod mail;
 pub mod metrics;
 pub mod oauth;
+pub mod outbox;
 pub mod password;
 pub mod provision;
 pub mod routes;
@@ -175,6 +177,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub mail: mail::MailSettings,
     pub oauth: oauth::OAuthSettings,
+    pub deletion: deletion::DeletionSettings,
 }
 
 impl Settings {
@@ -188,7 +191,8 @@ impl Settings {
             server: ServerSettings::from_iter("AUTH_", vars.clone())?,
             auth: config::from_iter("AUTH_", vars.clone())?,
             mail: config::from_iter("AUTH_", vars.clone())?,
-            oauth: config::from_iter("AUTH_", vars)?,
+            oauth: config::from_iter("AUTH_", vars.clone())?,
+            deletion: config::from_iter("AUTH_", vars)?,
         })
     }
 }
@@ -253,6 +257,15 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     };
     let registry = peermesh_common::metrics::Metrics::new(SERVICE)?;
     db.register_metrics(&registry)?;
+    let issuer = Arc::new(tokens::TokenIssuer::new(
+        keys.clone(),
+        auth.jwt_issuer.clone(),
+        auth.jwt_audience.clone(),
+        auth.access_token_ttl_secs,
+    ));
+    let eraser = deletion::AccountEraser::new(&settings.deletion, issuer.clone(), logger.clone())?;
+    let readiness = Readiness::new(SERVICE).with_check("database", db.ready_check());
+    let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await?;
     let auth_metrics = metrics::AuthMetrics::register(&registry)?;
     let state = AppState {
         metrics: auth_metrics.clone(),
@@ -269,13 +282,11 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         }),
         logger: logger.clone(),
         db: db.clone(),
-        issuer: Arc::new(tokens::TokenIssuer::new(
-            keys.clone(),
-            auth.jwt_issuer.clone(),
-            auth.jwt_audience.clone(),
-            auth.access_token_ttl_secs,
-        )),
+        issuer,
         keys,
+        eraser,
+        closed,
+        reauth_window: TimeDelta::seconds(settings.deletion.reauth_window_secs),
         hasher,
         bootstrap_admin: bootstrap_admin.map(Arc::from),
         refresh: RefreshPolicy {
@@ -294,8 +305,8 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         )?),
     };
     let listener = peermesh_common::server::bind(&settings.server, DEFAULT_PORT)?;
-    let readiness = Readiness::new(SERVICE).with_check("database", db.ready_check());
     let mail_sender = state.mailer.start(db.clone(), readiness.clone());
+    let eraser = state.eraser.start(db.clone(), readiness.clone());
     let ctx = AppContext {
         service: SERVICE,
         prefix: PREFIX,
@@ -314,11 +325,13 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         routes::configure,
         move |cfg| {
             cfg.app_data(actix_web::web::Data::new(state.clone()))
-                .app_data(validator.clone());
+                .app_data(validator.clone())
+                .app_data(actix_web::web::Data::new(state.closed.clone()));
         },
     )?
     .on_stop(async move {
         let _ = mail_sender.await;
+        let _ = eraser.await;
     });
     Ok(app)
 }
@@ -336,6 +349,12 @@ pub struct AppState {
     pub delegation_ttl: TimeDelta,
     pub trusted_proxies: Arc<Networks>,
     pub mailer: mail::Mailer,
+    /// Asks the other services to erase deleted accounts.
+    pub eraser: deletion::AccountEraser,
+    /// Accounts deleted lately, whose access tokens are refused.
+    pub closed: peermesh_common::auth::ClosedAccounts,
+    /// How recent a sign-in must be to delete the account without the password.
+    pub reauth_window: TimeDelta,
     pub oauth: Arc<oauth::OAuth>,
     pub metrics: metrics::AuthMetrics,
     pub mail_policy: Arc<routes::email::MailPolicy>,

@@ -227,13 +227,9 @@ impl Mailer {
     /// The sender: until the process drains, claims due mail and delivers it.
     pub fn start(&self, db: Db, readiness: Readiness) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        actix_web::rt::spawn(async move {
-            while !readiness.is_draining() {
-                let sent = this.send_due(&db).await;
-                if sent == 0 {
-                    let _ = tokio::time::timeout(this.poll, this.queued.notified()).await;
-                }
-            }
+        crate::outbox::spawn(readiness, self.poll, self.queued.clone(), move || {
+            let (this, db) = (this.clone(), db.clone());
+            async move { this.send_due(&db).await }
         })
     }
 

@@ -1,6 +1,26 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    account_deletions (user_id, service) {
+        user_id -> Text,
+        service -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        requested_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    closed_accounts (user_id) {
+        user_id -> Text,
+        closed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     delegations (client_id, user_id) {
         client_id -> Text,
         user_id -> Text,
@@ -146,6 +166,8 @@ diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    account_deletions,
+    closed_accounts,
     delegations,
     email_tokens,
     identities,

@@ -140,6 +140,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let readiness = Readiness::new(SERVICE)
         .with_check("database", db.ready_check())
         .with_check("jwks", validator.ready_check());
+    let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await?;
     let metrics = peermesh_common::metrics::Metrics::new(SERVICE)?;
     db.register_metrics(&metrics)?;
     // A body of the largest allowed size plus its (possibly overlapping) chunks,
@@ -173,7 +174,8 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         routes::configure,
         move |cfg| {
             cfg.app_data(actix_web::web::Data::new(state.clone()))
-                .app_data(validator.clone());
+                .app_data(validator.clone())
+                .app_data(actix_web::web::Data::new(closed.clone()));
         },
     )?;
     Ok(app)

@@ -1,6 +1,13 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    closed_accounts (user_id) {
+        user_id -> Text,
+        closed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     content_chunks (item_id, idx) {
         item_id -> Text,
         idx -> Integer,
@@ -82,6 +89,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    closed_accounts,
     content_chunks,
     content_embeddings,
     content_items,

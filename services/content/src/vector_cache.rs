@@ -62,4 +62,13 @@ impl VectorCache {
             .map_err(|e: Arc<DbError>| DbError::Task(e.to_string()))?;
         Ok(matrix.nearest(query, k, exclude))
     }
+
+    /// Drops every copy of `owner`'s vectors (their account was deleted).
+    pub fn forget_owner(&self, owner: &str) {
+        for (key, _) in self.cache.iter() {
+            if key.0 == owner {
+                self.cache.invalidate(&*key);
+            }
+        }
+    }
 }

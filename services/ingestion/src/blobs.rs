@@ -134,6 +134,14 @@ impl Blobs {
         tokio::fs::read(self.path(sha256)).await
     }
 
+    /// Removes a stored file (gone already is fine).
+    pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        match tokio::fs::remove_file(self.path(sha256)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

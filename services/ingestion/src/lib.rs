@@ -272,6 +272,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let readiness = Readiness::new(SERVICE)
         .with_check("database", db.ready_check())
         .with_check("jwks", validator.ready_check());
+    let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await?;
     let registry = Metrics::new(SERVICE)?;
     db.register_metrics(&registry)?;
     let sandbox = sandbox::Sandbox {
@@ -334,7 +335,8 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let validator = actix_web::web::Data::new(validator);
     let app = Application::start(ctx, listener, &settings.server, routes, move |cfg| {
         cfg.app_data(actix_web::web::Data::new(state.clone()))
-            .app_data(validator.clone());
+            .app_data(validator.clone())
+            .app_data(actix_web::web::Data::new(closed.clone()));
     })?
     .on_stop(async move {
         for worker in workers {

@@ -1,6 +1,13 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    closed_accounts (user_id) {
+        user_id -> Text,
+        closed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     feed_entries (feed_id, entry_key) {
         feed_id -> Text,
         entry_key -> Text,
@@ -61,4 +68,10 @@ diesel::table! {
 diesel::joinable!(feed_entries -> feeds (feed_id));
 diesel::joinable!(ingested_files -> ingest_jobs (job_id));
 
-diesel::allow_tables_to_appear_in_same_query!(feed_entries, feeds, ingest_jobs, ingested_files,);
+diesel::allow_tables_to_appear_in_same_query!(
+    closed_accounts,
+    feed_entries,
+    feeds,
+    ingest_jobs,
+    ingested_files,
+);

@@ -1,7 +1,7 @@
 //! Administration: service clients and users. Every handler takes `AdminOnly`.
 
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
-use peermesh_common::auth::AdminOnly;
+use peermesh_common::auth::{AdminOnly, SCOPE_DELETE_ACCOUNTS};
 use peermesh_common::http::JsonBody;
 use peermesh_common::pagination::PageRequest;
 use peermesh_common::{ApiError, FieldError};
@@ -68,6 +68,13 @@ pub fn check_client(name: &str, scopes: &[String]) -> Result<String, AuthError> 
     let mut valid: Vec<&str> = Vec::new();
     for scope in scopes {
         match parse_scope(scope) {
+            // Erasing any account's data is for auth's own token only.
+            Ok(SCOPE_DELETE_ACCOUNTS) => errors.push(FieldError::new(
+                "scopes",
+                format!(
+                    "{SCOPE_DELETE_ACCOUNTS} belongs to the auth service itself; no client gets it"
+                ),
+            )),
             Ok(s) => valid.push(s),
             Err(e) => errors.push(e),
         }

@@ -6,11 +6,11 @@ use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{current_user, UserOut};
+use super::{current_user, NoStore, UserOut};
 use crate::domain::parse_display_name;
 use crate::error::AuthError;
 use crate::password::check_new_password;
-use crate::store::{rfc3339, sessions, throttle, users};
+use crate::store::{self, mail_outbox, rfc3339, sessions, throttle, users};
 use crate::AppState;
 
 async fn user_out(state: &AppState, user: &users::User) -> Result<UserOut, ApiError> {
@@ -86,26 +86,7 @@ pub async fn change_password(
     check_new_password("new_password", &body.new_password)
         .map_err(|e| AuthError::Invalid(vec![e]))?;
     let user = current_user(&state, principal.subject()).await?;
-    // Guessing the current password with a stolen access token is throttled like a
-    // login: counted before the check, at most the limit per window.
-    let key = format!("password-change:{}", user.id);
-    let (admitted, limit) = (key.clone(), state.login_limits.pair);
-    let locked = state
-        .db
-        .write(move |conn| throttle::admit(conn, &[(admitted, limit)]))
-        .await
-        .map_err(AuthError::from)?;
-    if let Some(secs) = locked {
-        return Err(AuthError::Throttled(secs).into());
-    }
-    if !state
-        .hasher
-        .verify(body.current_password, user.password_hash.clone())
-        .await
-        .map_err(AuthError::from)?
-    {
-        return Err(AuthError::WrongCurrentPassword.into());
-    }
+    let key = confirm_password(&state, &user, body.current_password).await?;
     let hash = state
         .hasher
         .hash(body.new_password)
@@ -123,6 +104,109 @@ pub async fn change_password(
         .await
         .map_err(AuthError::from)?;
     Ok(NoContent)
+}
+
+/// Checks the account's password before a change only its owner may make. Guessing
+/// it with a stolen access token is throttled like a login: counted before the check,
+/// at most the limit per window. Returns the throttle key, to settle once the change
+/// is made.
+async fn confirm_password(
+    state: &AppState,
+    user: &users::User,
+    password: String,
+) -> Result<String, ApiError> {
+    let key = format!("password-change:{}", user.id);
+    let (admitted, limit) = (key.clone(), state.login_limits.pair);
+    let locked = state
+        .db
+        .write(move |conn| throttle::admit(conn, &[(admitted, limit)]))
+        .await
+        .map_err(AuthError::from)?;
+    if let Some(secs) = locked {
+        return Err(AuthError::Throttled(secs).into());
+    }
+    if !state
+        .hasher
+        .verify(password, user.password_hash.clone())
+        .await
+        .map_err(AuthError::from)?
+    {
+        return Err(AuthError::WrongCurrentPassword.into());
+    }
+    Ok(key)
+}
+
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDeleteIn {
+    /// The account's password. Without it, the session of the access token must have
+    /// signed in within the last 5 minutes (`AUTH_REAUTH_WINDOW_SECS`): how accounts
+    /// without a password (Google, GitHub) confirm.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct AccountDeletedOut {
+    /// The deleted account.
+    pub id: String,
+    /// The services still to erase its data there; each is asked until it confirms.
+    pub pending: Vec<String>,
+}
+
+/// Deletes the signed-in user's account: at once here (sessions, identities, tokens;
+/// the access tokens already issued are refused everywhere), and the data kept by the
+/// other services (items, links, vectors, jobs, feeds, stored files) by requests to
+/// them that are retried until each confirms.
+#[api_v2_operation(summary = "Delete the account", tags(me))]
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<AccountDeleteIn>,
+) -> Result<NoStore<AccountDeletedOut, 202>, ApiError> {
+    if principal.claims.has_role("service") {
+        return Err(
+            ApiError::forbidden("a service client has no account to delete")
+                .with_code("user_token_required"),
+        );
+    }
+    let user = current_user(&state, principal.subject()).await?;
+    let settled = match body.into_inner().password {
+        Some(password) => Some(confirm_password(&state, &user, password).await?),
+        None => {
+            let sid = principal.claims.sid.clone().unwrap_or_default();
+            let signed_in = state
+                .db
+                .read(move |conn| sessions::signed_in_at(conn, &sid))
+                .await
+                .map_err(AuthError::from)?;
+            if signed_in.is_none_or(|at| store::now() - at > state.reauth_window) {
+                return Err(AuthError::ReauthenticationRequired.into());
+            }
+            None
+        }
+    };
+    let eraser = state.eraser.clone();
+    let (id, email) = (user.id.clone(), user.email.clone());
+    let pending = state
+        .db
+        .write(move |conn| {
+            if let Some(key) = settled {
+                throttle::settle(conn, &[&key], &[])?;
+            }
+            users::delete(conn, &id)?;
+            mail_outbox::remove_to(conn, &email)?;
+            peermesh_db::closed_accounts::record(conn, &id)?;
+            eraser.queue(conn, &id)
+        })
+        .await
+        .map_err(AuthError::from)?;
+    state.closed.close(user.id.clone());
+    state.eraser.wake();
+    slog::info!(state.logger, "account deleted"; "user_id" => &user.id, "pending" => pending.join(","));
+    Ok(NoStore(AccountDeletedOut {
+        id: user.id,
+        pending,
+    }))
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]

@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout-all", web::post().to(account::logout_all))
         .route("/me", web::get().to(me::get_me))
         .route("/me", web::patch().to(me::patch_me))
+        .route("/me", web::delete().to(me::delete_me))
         .route("/me/password", web::post().to(me::change_password))
         .route("/sessions", web::get().to(me::list_sessions))
         .route("/sessions/{id}", web::delete().to(me::revoke_session))
@@ -114,6 +115,7 @@ pub const CONTRACT: Contract = {
                 .response_headers(&[(202, NO_STORE)]),
             Operation::new("POST /clients").response_headers(&[(201, NO_STORE)]),
             Operation::new("POST /me/password").statuses(&[401]),
+            Operation::new("DELETE /me").response_headers(&[(202, NO_STORE)]),
             Operation::new("DELETE /me/identities/{provider}").statuses(&[409]),
             Operation::new("PATCH /users/{id}").statuses(&[409]),
         ],

@@ -227,7 +227,12 @@ pub async fn token(
         None => return Err(invalid_request("grant_type is required")),
     };
     let client = authenticate(&state, &req, &form).await?;
-    let allowed = client.scope_list();
+    // A client stored with the scope before it was reserved never gets it.
+    let allowed: Vec<String> = client
+        .scope_list()
+        .into_iter()
+        .filter(|s| s != peermesh_common::auth::SCOPE_DELETE_ACCOUNTS)
+        .collect();
     let scope = granted_scopes(&allowed, form.get("scope")?)?;
     let act_for = if exchange {
         Some(exchanged_user(&validator, &form).await?)

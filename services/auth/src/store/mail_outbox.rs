@@ -120,3 +120,10 @@ pub fn retry_later(
         .execute(conn)?;
     Ok(())
 }
+
+/// Drops the mail waiting for `recipient` (their account was deleted).
+pub fn remove_to(conn: &mut DbConnection, recipient: &str) -> Result<(), DbError> {
+    diesel::delete(mail_outbox::table.filter(mail_outbox::recipient.eq(recipient)))
+        .execute(conn)?;
+    Ok(())
+}

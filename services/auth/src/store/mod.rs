@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod delegations;
+pub mod deletions;
 pub mod email_tokens;
 pub mod mail_outbox;
 pub mod oauth;

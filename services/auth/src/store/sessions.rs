@@ -315,3 +315,16 @@ pub fn active(conn: &mut DbConnection, user_id: &str) -> Result<Vec<Family>, DbE
         .select(Family::as_select())
         .load(conn)?)
 }
+
+/// When the family's sign-in happened, while it is active.
+pub fn signed_in_at(
+    conn: &mut DbConnection,
+    family_id: &str,
+) -> Result<Option<NaiveDateTime>, DbError> {
+    Ok(refresh_families::table
+        .find(family_id)
+        .filter(refresh_families::revoked_at.is_null())
+        .select(refresh_families::created_at)
+        .first(conn)
+        .optional()?)
+}

@@ -178,3 +178,8 @@ pub fn promote_admin(conn: &mut DbConnection, email: &str) -> Result<bool, DbErr
     }
     Ok(true)
 }
+
+/// Deletes the account; its sessions, identities, delegations and tokens go by cascade.
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? > 0)
+}

@@ -7,6 +7,7 @@ mod admin;
 mod cli;
 mod conformance;
 mod db;
+mod deletion;
 mod jwks;
 mod mail;
 mod metrics;

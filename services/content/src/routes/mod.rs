@@ -1,6 +1,7 @@
 //! Every route of the content service, registered in one place, and the shapes and
 //! helpers they share.
 
+mod accounts;
 mod graph;
 mod items;
 mod search;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/search", web::get().to(search::search))
         .route("/search/similar", web::post().to(search::similar))
         .route("/tags", web::get().to(items::tags))
+        .route("/accounts/{id}", web::delete().to(accounts::erase))
         .route("/{id}", web::get().to(items::get))
         .route("/{id}", web::patch().to(items::patch))
         .route("/{id}", web::delete().to(items::delete))
@@ -95,6 +97,10 @@ pub const CONTRACT: Contract = {
             Operation::new("GET /search").request_headers(&[OnBehalfOf]),
             Operation::new("POST /search/similar").request_headers(&[OnBehalfOf]),
             Operation::new("GET /tags").request_headers(&[OnBehalfOf]),
+            Operation::new("DELETE /accounts/{id}").service_only(
+                peermesh_common::auth::SCOPE_DELETE_ACCOUNTS,
+                "Erase a deleted account's data (the auth service's own token)",
+            ),
         ],
     }
 };

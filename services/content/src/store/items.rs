@@ -466,3 +466,33 @@ pub fn remember_key(
         .execute(conn)?;
     Ok(())
 }
+
+/// Deletes up to `batch` of `owner`'s items (their chunks, tags, links and vectors go
+/// by cascade); how many went. Called until it returns 0, so that no one transaction
+/// holds the database for a whole large account.
+pub fn delete_some_of_owner(
+    conn: &mut DbConnection,
+    owner: &str,
+    batch: i64,
+) -> Result<usize, DbError> {
+    let ids: Vec<String> = content_items::table
+        .filter(content_items::owner_id.eq(owner.to_owned()))
+        .select(content_items::id)
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(content_items::table.filter(content_items::id.eq_any(&ids))).execute(conn)?;
+    Ok(ids.len())
+}
+
+/// What `owner` keeps beside items: its embedding models and Idempotency-Keys.
+pub fn delete_owner_records(conn: &mut DbConnection, owner: &str) -> Result<(), DbError> {
+    use crate::schema::embedding_models;
+    diesel::delete(embedding_models::table.filter(embedding_models::owner_id.eq(owner.to_owned())))
+        .execute(conn)?;
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::owner_id.eq(owner.to_owned())))
+        .execute(conn)?;
+    Ok(())
+}

@@ -315,3 +315,23 @@ async fn acting_for_a_user_needs_that_users_delegation() {
     let problem = assert_problem(resp, 422, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "scopes");
 }
+
+#[actix_web::test]
+async fn only_the_auth_services_own_token_erases_an_account() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let bob = env.user().await;
+    let kept = env
+        .create(&alice.access_token, item("Alice's", "still here"))
+        .await;
+    let path = format!("/api/v1/content/accounts/{}", alice.id);
+    // Another user, an admin, a service client (even one acting for Alice): 403.
+    let writer = service_token(&env.auth.client, &env.admin, &["content:write"]).await;
+    let acting = env.acting.delegated_token(&env.auth.client, &alice).await;
+    for token in [&bob.access_token, &env.admin.access_token, &writer, &acting] {
+        let resp = env.call(Method::DELETE, &path, token, None).await;
+        assert_problem(resp, 403, "insufficient_scope").await;
+    }
+    let p = format!("/api/v1/content/{}", id(&kept));
+    assert_eq!(env.get(&p, &alice.access_token).await["id"], id(&kept));
+}

@@ -1,5 +1,6 @@
 //! Every route of the ingestion service, registered in one place.
 
+mod accounts;
 mod delegating;
 mod feeds;
 mod files;
@@ -42,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/jobs/{id}", web::get().to(jobs::get))
         .route("/jobs/{id}", web::delete().to(jobs::cancel))
         .route("/jobs/{id}/retry", web::post().to(jobs::retry))
-        .route("/jobs/{id}/file", web::get().to(jobs::original));
+        .route("/jobs/{id}/file", web::get().to(jobs::original))
+        .route("/accounts/{id}", web::delete().to(accounts::erase));
 }
 
 /// What the OpenAPI document says beyond the handlers' signatures (statuses, headers,
@@ -68,6 +70,10 @@ pub const CONTRACT: Contract = {
                 .statuses(&[409])
                 .response_headers(&[(202, &[Location])]),
             Operation::new("POST /jobs/{id}/retry").statuses(&[409]),
+            Operation::new("DELETE /accounts/{id}").service_only(
+                peermesh_common::auth::SCOPE_DELETE_ACCOUNTS,
+                "Erase a deleted account's data (the auth service's own token)",
+            ),
             Operation::new("GET /jobs/{id}/file")
                 .download()
                 .response_headers(&[(

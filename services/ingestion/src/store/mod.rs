@@ -1,4 +1,5 @@
 //! The ingestion service's tables.
 
+pub mod accounts;
 pub mod feeds;
 pub mod jobs;

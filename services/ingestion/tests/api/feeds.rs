@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use crate::files::{stack, Env};
 
 #[derive(Default)]
-struct Site {
+pub(crate) struct Site {
     /// (guid, title, html) of the RSS items, oldest first.
-    items: Vec<(String, String, String)>,
+    pub(crate) items: Vec<(String, String, String)>,
     /// Answer 500 instead of the feed.
     broken: bool,
     /// Requests answered with the full feed / with 304.
@@ -40,7 +40,7 @@ fn rss(site: &Site) -> String {
 }
 
 /// Serves `/feed.xml` (with an ETag per version) and `/page.html`.
-fn feed_server(site: Arc<Mutex<Site>>) -> u16 {
+pub(crate) fn feed_server(site: Arc<Mutex<Site>>) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(move || {
@@ -105,7 +105,7 @@ async fn call(
 }
 
 /// `POST /feeds {url}` as the user with `token`.
-async fn subscribe(env: &Env, token: &str, url: &str) -> reqwest::Response {
+pub(crate) async fn subscribe(env: &Env, token: &str, url: &str) -> reqwest::Response {
     call(
         env,
         Method::POST,

@@ -18,12 +18,18 @@ pub struct Env {
     pub content: Option<Spawned>,
     pub ingest: Spawned,
     pub user: TestUser,
+    /// The auth service's bootstrap administrator.
+    pub admin: TestUser,
     /// The ingestion settings the stack was started with.
     pub settings: std::collections::HashMap<&'static str, String>,
+    /// The auth settings (without the bootstrap admin's), to start it again.
+    pub auth_settings: Vec<(&'static str, String)>,
+    pub content_port: u16,
 }
 
 /// The stack; `content_port` starts the content service on that port (or none, when
-/// the test brings it up later), `extra` are `INGEST_*` settings.
+/// the test brings it up later), `extra` are `INGEST_*` settings. Auth asks content
+/// and ingestion to erase deleted accounts, as `scripts/run` and compose set it up.
 pub async fn stack(
     content_port: Option<u16>,
     start_content: bool,
@@ -31,9 +37,22 @@ pub async fn stack(
 ) -> Env {
     // This service's client, declared by the operator as in scripts/run and compose.
     let client = DeclaredClient::new(&["content:write", "content:act_as"]);
-    let (auth, _admin) = auth_with_admin(&[client.setting()]).await;
-    let jwks = jwks_url(&auth);
     let port = content_port.unwrap_or_else(free_port);
+    let ingest_port = free_port();
+    let auth_settings = vec![
+        client.setting(),
+        (
+            "ACCOUNT_SERVICES",
+            format!(
+                "content=http://127.0.0.1:{port}/api/v1/content,\
+                 ingest=http://127.0.0.1:{ingest_port}/api/v1/ingest"
+            ),
+        ),
+        ("ACCOUNT_DELETION_RETRY_BASE_MS", "100".into()),
+        ("ACCOUNT_DELETION_POLL_MS", "100".into()),
+    ];
+    let (auth, admin) = auth_with_admin(&auth_settings).await;
+    let jwks = jwks_url(&auth);
     let content = if start_content {
         Some(
             Verifier::Content
@@ -45,6 +64,7 @@ pub async fn stack(
     };
     let (id, secret) = (client.id.clone(), client.secret.clone());
     let mut settings = vec![
+        ("PORT", ingest_port.to_string()),
         ("CONTENT_URL", format!("http://127.0.0.1:{port}")),
         ("TOKEN_URL", auth.client.url("/api/v1/auth/token")),
         ("CLIENT_ID", id),
@@ -62,7 +82,10 @@ pub async fn stack(
         content,
         ingest,
         user,
+        admin,
         settings: settings.into_iter().collect(),
+        auth_settings,
+        content_port: port,
     }
 }
 

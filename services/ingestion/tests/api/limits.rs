@@ -11,7 +11,7 @@ use sha2::Digest as _;
 use crate::files::{file, stack};
 
 /// Where the test services keep blobs (see test-support's spawn), by content hash.
-fn blob_path(bytes: &[u8]) -> PathBuf {
+pub(crate) fn blob_path(bytes: &[u8]) -> PathBuf {
     let sha = format!("{:x}", sha2::Sha256::digest(bytes));
     std::env::temp_dir()
         .join("peermesh-test-blobs")
@@ -20,7 +20,7 @@ fn blob_path(bytes: &[u8]) -> PathBuf {
 }
 
 /// Bytes no other test uploads.
-fn unique_text(tag: &str) -> Vec<u8> {
+pub(crate) fn unique_text(tag: &str) -> Vec<u8> {
     format!("{tag} {}\nsome words to ingest\n", uuid::Uuid::new_v4()).into_bytes()
 }
 
