@@ -66,10 +66,13 @@ pub fn recent(conn: &mut DbConnection) -> Result<HashSet<String>, DbError> {
 }
 
 /// The closed accounts of this service, read from the database now and again every
-/// [`REFRESH`] until the process drains (a failed read keeps the set as it was).
-pub async fn watch(db: &Db, readiness: &Readiness) -> Result<ClosedAccounts, DbError> {
+/// [`REFRESH`] until the process drains. A failed read (the database away, or its
+/// migrations not applied yet: the service then is not ready) keeps the set as it was.
+pub async fn watch(db: &Db, readiness: &Readiness) -> ClosedAccounts {
     let closed = ClosedAccounts::new();
-    closed.replace(db.run(recent).await?);
+    if let Ok(ids) = db.run(recent).await {
+        closed.replace(ids);
+    }
     let (db, set, readiness) = (db.clone(), closed.clone(), readiness.clone());
     actix_web::rt::spawn(async move {
         while !readiness.is_draining() {
@@ -79,7 +82,7 @@ pub async fn watch(db: &Db, readiness: &Readiness) -> Result<ClosedAccounts, DbE
             }
         }
     });
-    Ok(closed)
+    closed
 }
 
 /// The first step of each service's `DELETE /accounts/{id}`: only the auth service's

@@ -265,7 +265,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     ));
     let eraser = deletion::AccountEraser::new(&settings.deletion, issuer.clone(), logger.clone())?;
     let readiness = Readiness::new(SERVICE).with_check("database", db.ready_check());
-    let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await?;
+    let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await;
     let auth_metrics = metrics::AuthMetrics::register(&registry)?;
     let state = AppState {
         metrics: auth_metrics.clone(),

@@ -272,7 +272,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let readiness = Readiness::new(SERVICE)
         .with_check("database", db.ready_check())
         .with_check("jwks", validator.ready_check());
-    let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await?;
+    let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await;
     let registry = Metrics::new(SERVICE)?;
     db.register_metrics(&registry)?;
     let sandbox = sandbox::Sandbox {
