@@ -187,6 +187,14 @@ impl ApiError {
     }
 
     /// Replaces the stable code (keeps status, detail and headers).
+    /// Names where the fields are: each field `f` becomes `<prefix>: f`.
+    pub fn with_field_prefix(mut self, prefix: &str) -> Self {
+        for error in &mut self.0.errors {
+            error.field = format!("{prefix}: {}", error.field);
+        }
+        self
+    }
+
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.0.code = code;
         self

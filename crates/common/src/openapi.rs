@@ -131,6 +131,8 @@ pub struct Operation {
     /// Only for service clients with this scope (scope, what it allows); user tokens
     /// get 403.
     pub service_only: Option<(&'static str, &'static str)>,
+    /// The request body is raw bytes of this media type (an archive), not JSON.
+    pub raw_body: Option<&'static str>,
 }
 
 impl Operation {
@@ -144,7 +146,13 @@ impl Operation {
             client_credentials: false,
             download: false,
             service_only: None,
+            raw_body: None,
         }
+    }
+
+    pub const fn raw_body(mut self, media_type: &'static str) -> Self {
+        self.raw_body = Some(media_type);
+        self
     }
 
     pub const fn service_only(mut self, scope: &'static str, what: &'static str) -> Self {
@@ -377,6 +385,13 @@ fn finish_operation(
         }));
     }
     operation["parameters"] = Value::Array(parameters);
+
+    if let Some(media_type) = own.and_then(|o| o.raw_body) {
+        if let Some(body) = operation.get_mut("requestBody") {
+            body["content"] =
+                json!({media_type: {"schema": {"type": "string", "format": "binary"}}});
+        }
+    }
 
     // Statuses.
     let has_body = operation.get("requestBody").is_some();

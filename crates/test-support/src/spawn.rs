@@ -158,6 +158,11 @@ impl Verifier {
     pub async fn spawn(self, jwks_url: &str, extra: &[(&str, String)]) -> Spawned {
         let db = TestDb::new(self.name());
         let mut all = vec![("JWKS_URL", jwks_url.to_owned())];
+        if self == Verifier::Content {
+            // Export archives and imports being read, outside the tree.
+            let exports = std::env::temp_dir().join("peermesh-test-exports");
+            all.push(("EXPORT_DIR", exports.display().to_string()));
+        }
         if self == Verifier::Ingestion {
             // Blobs are content-addressed, so tests may share one folder outside the tree.
             let blobs = std::env::temp_dir().join("peermesh-test-blobs");

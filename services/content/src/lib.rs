@@ -1,6 +1,8 @@
 //! The content service: items, chunks, tags, knowledge-graph links, search, embeddings.
 
 pub mod caller;
+pub mod export;
+pub mod import;
 pub mod large_json;
 pub mod query;
 pub mod routes;
@@ -36,6 +38,7 @@ pub struct Settings {
     /// `CONTENT_JWKS_URL`, `CONTENT_JWT_ISSUER`, … (see `JwtSettings`).
     pub jwt: JwtSettings,
     pub limits: Limits,
+    pub exports: ExportSettings,
 }
 
 /// What one item and one request may hold (`CONTENT_MAX_BODY_BYTES`, …).
@@ -102,6 +105,39 @@ impl Default for Limits {
     }
 }
 
+/// `CONTENT_EXPORT_*` and `CONTENT_IMPORT_*` settings, and where originals are.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExportSettings {
+    /// Where export archives (and imports while they are read) are kept.
+    #[serde(default = "default_export_dir")]
+    pub export_dir: String,
+    /// How long an export and its archive are kept.
+    #[serde(default = "default_export_ttl")]
+    pub export_ttl_secs: i64,
+    /// The largest archive `POST /import` takes.
+    #[serde(default = "default_import_max")]
+    pub import_max_bytes: u64,
+    /// The ingestion service's base URL (`http://ingestion:8080/api/v1/ingest`): an
+    /// export's download adds the original files kept there. Unset: no originals.
+    pub ingest_url: Option<String>,
+}
+
+fn default_export_dir() -> String {
+    "data/exports".into()
+}
+fn default_export_ttl() -> i64 {
+    24 * 3600
+}
+fn default_import_max() -> u64 {
+    1024 * 1024 * 1024
+}
+
+impl ExportSettings {
+    pub fn dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(&self.export_dir)
+    }
+}
+
 impl Settings {
     pub fn from_env() -> Result<Self, StartupError> {
         Self::from_vars(std::env::vars().collect())
@@ -112,7 +148,8 @@ impl Settings {
         Ok(Self {
             server: ServerSettings::from_iter("CONTENT_", vars.clone())?,
             jwt: config::from_iter("CONTENT_", vars.clone())?,
-            limits: config::from_iter("CONTENT_", vars)?,
+            limits: config::from_iter("CONTENT_", vars.clone())?,
+            exports: config::from_iter("CONTENT_", vars)?,
         })
     }
 }
@@ -159,7 +196,25 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         json_limit,
         contract: &routes::CONTRACT,
     };
+    let exports_dir = settings.exports.dir();
+    std::fs::create_dir_all(&exports_dir)
+        .map_err(|e| format!("CONTENT_EXPORT_DIR {}: {e}", exports_dir.display()))?;
+    let export_queued = std::sync::Arc::new(tokio::sync::Notify::new());
+    let exporter = export::start(
+        db.clone(),
+        exports_dir,
+        export_queued.clone(),
+        ctx.readiness.clone(),
+        ctx.logger.clone(),
+    );
     let state = AppState {
+        exports: std::sync::Arc::new(settings.exports.clone()),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?,
+        logger: ctx.logger.clone(),
+        export_queued,
         db,
         vectors: std::sync::Arc::new(vector_cache::VectorCache::new(
             settings.limits.vector_cache_bytes,
@@ -177,7 +232,10 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
                 .app_data(validator.clone())
                 .app_data(actix_web::web::Data::new(closed.clone()));
         },
-    )?;
+    )?
+    .on_stop(async move {
+        let _ = exporter.await;
+    });
     Ok(app)
 }
 
@@ -185,6 +243,12 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    pub exports: std::sync::Arc<ExportSettings>,
+    /// Fetches originals from the ingestion service for export downloads.
+    pub http: reqwest::Client,
+    pub logger: Logger,
+    /// Wakes the export task when an export was queued.
+    pub export_queued: std::sync::Arc<tokio::sync::Notify>,
     pub limits: std::sync::Arc<Limits>,
     pub vectors: std::sync::Arc<vector_cache::VectorCache>,
 }

@@ -29,6 +29,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    content_exports (id) {
+        id -> Text,
+        owner_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        lease_until -> Nullable<Timestamp>,
+        error -> Nullable<Text>,
+        items -> BigInt,
+        links -> BigInt,
+        size -> BigInt,
+        originals -> Text,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     content_items (seq) {
         seq -> Integer,
         id -> Text,
@@ -92,6 +110,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     closed_accounts,
     content_chunks,
     content_embeddings,
+    content_exports,
     content_items,
     content_links,
     content_tags,

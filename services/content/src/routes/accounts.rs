@@ -1,5 +1,5 @@
 //! `DELETE /content/accounts/{id}`: a deleted account's items go, with their chunks,
-//! tags, links and vectors. The auth service calls it (scope `accounts:delete`) until
+//! tags, links and vectors, and its exports. The auth service calls it (scope `accounts:delete`) until
 //! it answers 204; calling it again is harmless.
 
 use paperclip::actix::{api_v2_operation, web, NoContent};
@@ -37,6 +37,13 @@ pub async fn erase(
         .db
         .write(move |conn| items::delete_owner_records(conn, &who))
         .await?;
+    crate::export::remove_expired(
+        &state.db,
+        &state.exports.dir(),
+        Some(owner.clone()),
+        &state.logger,
+    )
+    .await;
     state.vectors.forget_owner(&owner);
     Ok(NoContent)
 }

@@ -2,8 +2,9 @@
 //! helpers they share.
 
 mod accounts;
+mod exports;
 mod graph;
-mod items;
+pub(crate) mod items;
 mod search;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/search/similar", web::post().to(search::similar))
         .route("/tags", web::get().to(items::tags))
         .route("/accounts/{id}", web::delete().to(accounts::erase))
+        .route("/export", web::post().to(exports::start))
+        .route("/exports/{id}", web::get().to(exports::get))
+        .route("/exports/{id}/archive", web::get().to(exports::archive))
+        .route("/import", web::post().to(exports::import))
         .route("/{id}", web::get().to(items::get))
         .route("/{id}", web::patch().to(items::patch))
         .route("/{id}", web::delete().to(items::delete))
@@ -97,6 +102,15 @@ pub const CONTRACT: Contract = {
             Operation::new("GET /search").request_headers(&[OnBehalfOf]),
             Operation::new("POST /search/similar").request_headers(&[OnBehalfOf]),
             Operation::new("GET /tags").request_headers(&[OnBehalfOf]),
+            Operation::new("POST /export").response_headers(&[(202, &[Location])]),
+            Operation::new("POST /import").raw_body("application/x-tar"),
+            Operation::new("GET /exports/{id}/archive")
+                .statuses(&[409])
+                .download()
+                .response_headers(&[(
+                    200,
+                    &[Header::ContentDisposition, Header::ContentTypeOptions],
+                )]),
             Operation::new("DELETE /accounts/{id}").service_only(
                 peermesh_common::auth::SCOPE_DELETE_ACCOUNTS,
                 "Erase a deleted account's data (the auth service's own token)",

@@ -2,6 +2,7 @@
 //! reads another service's tables.
 
 pub mod embeddings;
+pub mod exports;
 pub mod items;
 pub mod links;
 pub mod search;

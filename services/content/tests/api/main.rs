@@ -4,6 +4,7 @@
 
 mod access;
 mod conformance;
+mod exports;
 mod graph;
 mod items;
 mod search;

@@ -254,6 +254,33 @@ pub async fn original(
 ) -> Result<Original, ApiError> {
     let id = job_id(&path)?;
     let job = load(&state, principal.subject(), &id).await?;
+    send_original(&state, job).await
+}
+
+/// The original file of one of the caller's uploads or URL imports, by its SHA-256
+/// (what a content item's `source.sha256` names); how an export's download gets it.
+#[api_v2_operation(summary = "Download an original file by its SHA-256", tags(jobs))]
+pub async fn original_by_hash(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<Original, ApiError> {
+    let sha = path.trim().to_ascii_lowercase();
+    let gone = || ApiError::not_found("no such file");
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(gone());
+    }
+    let owner = principal.subject().to_owned();
+    let job = state
+        .db
+        .run(move |conn| jobs::job_for_file(conn, &owner, &sha))
+        .await?
+        .ok_or_else(gone)?;
+    send_original(&state, job).await
+}
+
+/// A job's stored file as a download.
+async fn send_original(state: &AppState, job: Job) -> Result<Original, ApiError> {
     let gone = || ApiError::not_found("this job has no stored file");
     let input: crate::pipeline::FileInput = (job.kind != "feed")
         .then(|| serde_json::from_str(&job.input).ok())

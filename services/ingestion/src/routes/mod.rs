@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/jobs/{id}", web::delete().to(jobs::cancel))
         .route("/jobs/{id}/retry", web::post().to(jobs::retry))
         .route("/jobs/{id}/file", web::get().to(jobs::original))
+        .route("/files/{sha256}", web::get().to(jobs::original_by_hash))
         .route("/accounts/{id}", web::delete().to(accounts::erase));
 }
 
@@ -51,6 +52,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// who may call); the API tests fail on any answer it does not describe.
 pub const CONTRACT: Contract = {
     use Header::{IdempotencyKey, Location};
+    const DOWNLOAD: &[(u16, &[Header])] = &[(
+        200,
+        &[
+            Header::ContentDisposition,
+            Header::ContentSecurityPolicy,
+            Header::ContentTypeOptions,
+        ],
+    )];
     Contract {
         public: &[],
         service_scopes: &[],
@@ -76,14 +85,10 @@ pub const CONTRACT: Contract = {
             ),
             Operation::new("GET /jobs/{id}/file")
                 .download()
-                .response_headers(&[(
-                    200,
-                    &[
-                        Header::ContentDisposition,
-                        Header::ContentSecurityPolicy,
-                        Header::ContentTypeOptions,
-                    ],
-                )]),
+                .response_headers(DOWNLOAD),
+            Operation::new("GET /files/{sha256}")
+                .download()
+                .response_headers(DOWNLOAD),
             Operation::new("DELETE /jobs/{id}").statuses(&[409]),
         ],
     }

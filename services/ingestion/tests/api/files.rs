@@ -56,7 +56,16 @@ pub async fn stack(
     let content = if start_content {
         Some(
             Verifier::Content
-                .spawn(&jwks, &[("PORT", port.to_string())])
+                .spawn(
+                    &jwks,
+                    &[
+                        ("PORT", port.to_string()),
+                        (
+                            "INGEST_URL",
+                            format!("http://127.0.0.1:{ingest_port}/api/v1/ingest"),
+                        ),
+                    ],
+                )
                 .await,
         )
     } else {

@@ -7,6 +7,7 @@ mod callbacks;
 mod cli;
 mod conformance;
 mod documents;
+mod exports;
 mod feeds;
 mod files;
 mod limits;

@@ -40,10 +40,10 @@ impl LargeMember for CreateItem {
     }
 }
 
-struct Prepared {
-    item: Item,
-    tags: Vec<String>,
-    chunks: Vec<NewChunk>,
+pub struct Prepared {
+    pub item: Item,
+    pub tags: Vec<String>,
+    pub chunks: Vec<NewChunk>,
 }
 
 /// The SHA-256 of the request as JSON, to tell a replay from another request under
@@ -102,6 +102,38 @@ fn prepare_create(input: CreateItem, owner: String, limits: &Limits) -> Result<P
         tags,
         chunks,
     })
+}
+
+/// An archived item (see `crate::import`) as a new item of `owner`: checked as a
+/// create is, with a new id and the archived times.
+pub fn prepare_import(
+    item: crate::export::ArchivedItem,
+    owner: String,
+    limits: &Limits,
+) -> Result<Prepared, ApiError> {
+    let (source, chunks) = crate::import::create_parts(&item);
+    let time = |field: &str, value: &str| {
+        chrono::DateTime::parse_from_rfc3339(value)
+            .map(|t| t.naive_utc())
+            .map_err(|_| ApiError::invalid_field(field, "must be an RFC 3339 time"))
+    };
+    let (created_at, updated_at) = (
+        time("created_at", &item.created_at)?,
+        time("updated_at", &item.updated_at)?,
+    );
+    let input = CreateItem {
+        title: item.title,
+        body: item.body,
+        kind: Some(item.kind),
+        tags: Some(item.tags),
+        source,
+        metadata: (!item.metadata.is_null()).then_some(item.metadata),
+        chunks: (!chunks.is_empty()).then_some(chunks),
+    };
+    let mut prepared = prepare_create(input, owner, limits)?;
+    prepared.item.created_at = created_at;
+    prepared.item.updated_at = updated_at;
+    Ok(prepared)
 }
 
 /// The `Idempotency-Key` header, checked.
