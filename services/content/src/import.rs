@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::export::{ArchivedItem, ArchivedLink, Manifest, FORMAT, ROOT, VERSION};
 use crate::routes::items::{prepare_import, ChunkIn, SourceIn};
+use crate::routes::MAX_LINKS_PER_ITEM;
 use crate::store::{embeddings, items as items_store, links};
 use crate::validate;
 use crate::{vectors, Limits};
@@ -140,6 +141,8 @@ pub fn check(
         ));
     }
     let links = links.unwrap_or_default();
+    let mut edges = HashSet::new();
+    let mut outgoing: HashMap<&str, i64> = HashMap::new();
     for (i, link) in links.iter().enumerate() {
         let field = |f: &str| format!("links.json[{i}].{f}");
         for (end, id) in [
@@ -158,6 +161,18 @@ pub fn check(
                 field("weight"),
                 "must be finite, between two items",
             ));
+        }
+        // As `POST /{id}/links` refuses them: the same typed edge twice, too many.
+        if !edges.insert((&link.source_id, &link.target_id, &link.relation)) {
+            return Err(refused(
+                field("relation"),
+                "links these items a second time",
+            ));
+        }
+        let count = outgoing.entry(&link.source_id).or_default();
+        *count += 1;
+        if *count > MAX_LINKS_PER_ITEM {
+            return Err(refused(field("source_id"), "has too many outgoing links"));
         }
     }
     Ok(Checked {

@@ -119,6 +119,7 @@ pub const CONTRACT: Contract = {
     }
 };
 
+pub(crate) use graph::MAX_LINKS_PER_ITEM;
 pub(crate) use peermesh_common::http::rfc3339;
 
 /// 404 for ids that are not ours to show — malformed, missing or someone else's alike.

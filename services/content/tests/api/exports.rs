@@ -261,6 +261,17 @@ async fn an_export_imported_into_an_empty_account_gives_the_same_content() {
     let resp = import(&env, &carol, archive_of(&broken)).await;
     let body = assert_problem(resp, 422, "invalid_archive").await;
     assert_eq!(body["errors"][0]["field"], "links.json[0].target_id");
+    // ... or the same typed link twice (as `POST /{id}/links` refuses it).
+    let mut twice = entries.clone();
+    for (path, bytes) in twice.iter_mut() {
+        if path.ends_with("links.json") {
+            let links: Vec<Value> = serde_json::from_slice(bytes).unwrap();
+            *bytes = serde_json::to_vec(&[links[0].clone(), links[0].clone()]).unwrap();
+        }
+    }
+    let resp = import(&env, &carol, archive_of(&twice)).await;
+    let body = assert_problem(resp, 422, "invalid_archive").await;
+    assert_eq!(body["errors"][0]["field"], "links.json[1].relation");
     let resp = import(&env, &carol, b"not a tar archive at all".repeat(40)).await;
     assert_problem(resp, 422, "invalid_archive").await;
     let resp = env
