@@ -133,6 +133,8 @@ pub struct Operation {
     pub service_only: Option<(&'static str, &'static str)>,
     /// The request body is raw bytes of this media type (an archive), not JSON.
     pub raw_body: Option<&'static str>,
+    /// Answers 200 with Server-Sent Events (`text/event-stream`).
+    pub event_stream: bool,
 }
 
 impl Operation {
@@ -147,7 +149,13 @@ impl Operation {
             download: false,
             service_only: None,
             raw_body: None,
+            event_stream: false,
         }
+    }
+
+    pub const fn event_stream(mut self) -> Self {
+        self.event_stream = true;
+        self
     }
 
     pub const fn raw_body(mut self, media_type: &'static str) -> Self {
@@ -417,6 +425,15 @@ fn finish_operation(
             "content": {"*/*": {
                 "schema": {"type": "string", "format": "binary"},
                 "example": "(the file's bytes)"
+            }}
+        });
+    }
+    if own.is_some_and(|o| o.event_stream) {
+        operation["responses"]["200"] = json!({
+            "description": "Server-Sent Events: `id:` (a cursor), `event:`, `data:` (JSON), and comment lines that keep the connection open",
+            "content": {"text/event-stream": {
+                "schema": {"type": "string"},
+                "example": "id: 42\nevent: change\ndata: {\"cursor\":\"42\"}\n\n"
             }}
         });
     }

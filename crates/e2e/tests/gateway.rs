@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use peermesh_test_support::auth::{register, unique_email};
 use peermesh_test_support::client::assert_problem;
 use peermesh_test_support::conformance;
 use peermesh_test_support::spawn::spawn_stack;
@@ -295,4 +296,51 @@ async fn every_answer_carries_the_security_headers() {
         one(&tls, "strict-transport-security").as_deref(),
         Some("max-age=31536000; includeSubDomains")
     );
+}
+
+#[actix_web::test]
+async fn the_change_stream_passes_the_gateway_event_by_event() {
+    let stack = spawn_stack().await;
+    let user = register(&stack.client, &unique_email("follower")).await;
+    let mut resp = stack
+        .client
+        .request(reqwest::Method::GET, "/api/v1/content/changes/stream")
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    // The first line comes through at once, not when the stream ends (buffering off).
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), resp.chunk())
+        .await
+        .expect("nothing came through the gateway")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).starts_with("retry:"));
+    // An item created now reaches the open stream.
+    let created: Value = stack
+        .client
+        .request(reqwest::Method::POST, "/api/v1/content/")
+        .bearer_auth(&user.access_token)
+        .json(&serde_json::json!({"title": "Seen live", "body": "through nginx"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut text = String::new();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains(&id) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the change never came through: {text:?}");
+    assert!(text.contains("event: change"), "{text}");
 }

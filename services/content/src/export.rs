@@ -491,9 +491,7 @@ pub fn download(
             .send(Ok(actix_web::web::Bytes::from(vec![0u8; END_BLOCKS])))
             .await;
     });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
+    crate::routes::channel_body(rx)
 }
 
 /// The two zero blocks that end a tar archive.

@@ -1,6 +1,7 @@
 //! The content service: items, chunks, tags, knowledge-graph links, search, embeddings.
 
 pub mod caller;
+pub mod changes;
 pub mod export;
 pub mod import;
 pub mod large_json;
@@ -39,6 +40,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub limits: Limits,
     pub exports: ExportSettings,
+    pub feed: FeedSettings,
 }
 
 /// What one item and one request may hold (`CONTENT_MAX_BODY_BYTES`, …).
@@ -132,6 +134,30 @@ fn default_import_max() -> u64 {
     1024 * 1024 * 1024
 }
 
+/// `CONTENT_CHANGES_*`: the change feed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FeedSettings {
+    /// Changes older than this are removed (a cursor before them gets 410).
+    #[serde(default = "default_changes_retention")]
+    pub changes_retention_days: i64,
+    /// How often each process looks for new changes for its open streams.
+    #[serde(default = "default_changes_poll")]
+    pub changes_poll_ms: u64,
+    /// How long one stream stays open (browsers reconnect and go on).
+    #[serde(default = "default_changes_stream")]
+    pub changes_stream_secs: u64,
+}
+
+fn default_changes_retention() -> i64 {
+    30
+}
+fn default_changes_poll() -> u64 {
+    250
+}
+fn default_changes_stream() -> u64 {
+    300
+}
+
 impl ExportSettings {
     pub fn dir(&self) -> std::path::PathBuf {
         std::path::PathBuf::from(&self.export_dir)
@@ -149,7 +175,8 @@ impl Settings {
             server: ServerSettings::from_iter("CONTENT_", vars.clone())?,
             jwt: config::from_iter("CONTENT_", vars.clone())?,
             limits: config::from_iter("CONTENT_", vars.clone())?,
-            exports: config::from_iter("CONTENT_", vars)?,
+            exports: config::from_iter("CONTENT_", vars.clone())?,
+            feed: config::from_iter("CONTENT_", vars)?,
         })
     }
 }
@@ -207,7 +234,16 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         ctx.readiness.clone(),
         ctx.logger.clone(),
     );
+    let changes = changes::start(
+        db.clone(),
+        std::time::Duration::from_millis(settings.feed.changes_poll_ms.max(10)),
+        chrono::TimeDelta::days(settings.feed.changes_retention_days.max(1)),
+        ctx.readiness.clone(),
+        ctx.logger.clone(),
+    );
     let state = AppState {
+        changes,
+        feed: std::sync::Arc::new(settings.feed.clone()),
         exports: std::sync::Arc::new(settings.exports.clone()),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -243,6 +279,9 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// The newest change's `seq`, for open change streams.
+    pub changes: tokio::sync::watch::Receiver<i32>,
+    pub feed: std::sync::Arc<FeedSettings>,
     pub exports: std::sync::Arc<ExportSettings>,
     /// Fetches originals from the ingestion service for export downloads.
     pub http: reqwest::Client,

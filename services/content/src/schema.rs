@@ -8,6 +8,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    content_changes (seq) {
+        seq -> Integer,
+        owner_id -> Text,
+        item_id -> Text,
+        op -> Text,
+        version -> BigInt,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     content_chunks (item_id, idx) {
         item_id -> Text,
         idx -> Integer,
@@ -108,6 +119,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     closed_accounts,
+    content_changes,
     content_chunks,
     content_embeddings,
     content_exports,

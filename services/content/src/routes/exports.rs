@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::export;
 use crate::import::{self, ImportOut};
-use crate::routes::{rfc3339, Tagged};
+use crate::routes::{rfc3339, Streamed, Tagged};
 use crate::store::exports::{self as store, Export};
 use crate::{AppState, PREFIX};
 
@@ -118,26 +118,13 @@ pub async fn get(
 
 /// The archive, streamed: what the export wrote, then the original files, fetched
 /// from the ingestion service with the caller's token as they are sent.
-pub struct Archive(HttpResponse);
-
-impl actix_web::Responder for Archive {
-    type Body = actix_web::body::BoxBody;
-
-    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
-        self.0
-    }
-}
-
-impl paperclip::v2::schema::Apiv2Schema for Archive {}
-impl paperclip::actix::OperationModifier for Archive {}
-
 #[api_v2_operation(summary = "Download an export's archive", tags(exports))]
 pub async fn archive(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<String>,
-) -> Result<Archive, ApiError> {
+) -> Result<Streamed, ApiError> {
     let owner = user(&principal)?;
     let export = load(&state, owner, &path).await?;
     if export.status != store::SUCCEEDED {
@@ -175,7 +162,7 @@ pub async fn archive(
         state.logger.clone(),
     );
     let date = export.created_at.format("%Y-%m-%d");
-    Ok(Archive(
+    Ok(Streamed(
         HttpResponse::Ok()
             .content_type("application/x-tar")
             .insert_header((

@@ -2,6 +2,7 @@
 //! helpers they share.
 
 mod accounts;
+mod changes;
 mod exports;
 mod graph;
 pub(crate) mod items;
@@ -32,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/search/similar", web::post().to(search::similar))
         .route("/tags", web::get().to(items::tags))
         .route("/accounts/{id}", web::delete().to(accounts::erase))
+        .route("/changes", web::get().to(changes::list))
+        .route("/changes/stream", web::get().to(changes::stream))
         .route("/export", web::post().to(exports::start))
         .route("/exports/{id}", web::get().to(exports::get))
         .route("/exports/{id}/archive", web::get().to(exports::archive))
@@ -102,6 +105,13 @@ pub const CONTRACT: Contract = {
             Operation::new("GET /search").request_headers(&[OnBehalfOf]),
             Operation::new("POST /search/similar").request_headers(&[OnBehalfOf]),
             Operation::new("GET /tags").request_headers(&[OnBehalfOf]),
+            Operation::new("GET /changes")
+                .statuses(&[410])
+                .request_headers(&[OnBehalfOf]),
+            Operation::new("GET /changes/stream")
+                .statuses(&[410])
+                .request_headers(&[OnBehalfOf])
+                .event_stream(),
             Operation::new("POST /export").response_headers(&[(202, &[Location])]),
             Operation::new("POST /import").raw_body("application/x-tar"),
             Operation::new("GET /exports/{id}/archive")
@@ -120,6 +130,31 @@ pub const CONTRACT: Contract = {
 };
 
 pub(crate) use graph::MAX_LINKS_PER_ITEM;
+
+/// An answer whose body is streamed (an archive, Server-Sent Events), as built; its
+/// contract entry documents it.
+pub struct Streamed(pub HttpResponse);
+
+impl Responder for Streamed {
+    type Body = BoxBody;
+
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
+        self.0
+    }
+}
+
+impl paperclip::v2::schema::Apiv2Schema for Streamed {}
+impl OperationModifier for Streamed {}
+
+/// A body that sends what a task puts into the channel, as it comes (the channel's
+/// bound keeps memory small).
+pub(crate) fn channel_body(
+    rx: tokio::sync::mpsc::Receiver<Result<actix_web::web::Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<actix_web::web::Bytes, std::io::Error>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
 pub(crate) use peermesh_common::http::rfc3339;
 
 /// 404 for ids that are not ours to show — malformed, missing or someone else's alike.

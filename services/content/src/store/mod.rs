@@ -1,6 +1,7 @@
 //! The content service's tables. Every query takes the owner it is scoped to; none
 //! reads another service's tables.
 
+pub mod changes;
 pub mod embeddings;
 pub mod exports;
 pub mod items;

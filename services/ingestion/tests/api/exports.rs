@@ -127,3 +127,40 @@ async fn an_exports_archive_carries_the_original_files() {
     let counts: Value = resp.json().await.unwrap();
     assert_eq!(counts["items"], 1);
 }
+
+#[actix_web::test]
+async fn an_upload_reaches_its_owners_open_change_stream() {
+    let env = stack(None, true, &[]).await;
+    let content = env.content.as_ref().unwrap();
+    let mut stream = authed(
+        &content.client,
+        Method::GET,
+        "/api/v1/content/changes/stream",
+        &env.user.access_token,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(stream.status(), 200);
+    let resp = env
+        .upload(file("live.txt", "text/plain", unique_text("followed")))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let id = body["content_ids"][0].as_str().unwrap().to_owned();
+    let mut text = String::new();
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains(&id) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        seen.is_ok(),
+        "the new item never reached the stream: {text:?}"
+    );
+    assert!(text.contains("\"op\":\"created\""), "{text}");
+}
