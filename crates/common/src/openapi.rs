@@ -12,6 +12,7 @@ use crate::error::{problem_type, PROBLEM_JSON};
 /// A header of the contract, with what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Header {
+    AccelBuffering,
     CacheControl,
     ContentDisposition,
     ContentSecurityPolicy,
@@ -34,6 +35,7 @@ pub enum Header {
 impl Header {
     pub const fn name(self) -> &'static str {
         match self {
+            Self::AccelBuffering => "X-Accel-Buffering",
             Self::CacheControl => "Cache-Control",
             Self::ContentDisposition => "Content-Disposition",
             Self::ContentSecurityPolicy => "Content-Security-Policy",
@@ -62,6 +64,7 @@ impl Header {
                 "`sandbox; default-src 'none'`: the file never runs on our origin."
             }
             Self::ContentTypeOptions => "`nosniff`: the type given is the one used.",
+            Self::AccelBuffering => "`no`: a proxy passes each event on at once.",
             Self::ETag => "The version of the resource, for `If-Match` / `If-None-Match`.",
             Self::IdempotencyKey => {
                 "1..255 visible ASCII characters. A retry with the same key and body gets \
@@ -92,6 +95,7 @@ impl Header {
             Self::ContentDisposition => "attachment; filename=\"notes.pdf\"",
             Self::ContentSecurityPolicy => "sandbox; default-src 'none'",
             Self::ContentTypeOptions => "nosniff",
+            Self::AccelBuffering => "no",
             Self::ETag | Self::IfMatch | Self::IfNoneMatch => "\"3f9a1c0e5b7d2a64\"",
             Self::IdempotencyKey => "7c0d6a8e-create-notes-1",
             Self::Location => "/api/v1/content/0193a5b2-7c4e-7d3a-9f1e-2b3c4d5e6f70",

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use peermesh_common::{ApiError, FieldError};
 use peermesh_db::{DbConnection, DbError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::export::{ArchivedItem, ArchivedLink, Manifest, FORMAT, ROOT, VERSION};
 use crate::routes::items::{prepare_import, ChunkIn, SourceIn};
@@ -19,7 +19,7 @@ use crate::store::{embeddings, items as items_store, links};
 use crate::validate;
 use crate::{vectors, Limits};
 
-#[derive(Debug, Clone, Serialize, paperclip::actix::Apiv2Schema)]
+#[derive(Debug, Clone, Serialize, Deserialize, paperclip::actix::Apiv2Schema)]
 pub struct ImportOut {
     pub items: usize,
     pub links: usize,

@@ -114,6 +114,7 @@ diesel::table! {
         request_hash -> Text,
         item_id -> Text,
         created_at -> Timestamp,
+        answer -> Nullable<Text>,
     }
 }
 

@@ -206,7 +206,6 @@ pub async fn stream(
     Ok(Streamed(
         HttpResponse::Ok()
             .content_type("text/event-stream")
-            .insert_header(("Cache-Control", "no-cache"))
             // nginx passes each event on at once, whatever the route's buffering.
             .insert_header(("X-Accel-Buffering", "no"))
             .streaming(body),

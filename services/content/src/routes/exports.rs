@@ -17,7 +17,9 @@ use crate::export;
 use crate::import::{self, ImportOut};
 use crate::routes::{rfc3339, Streamed, Tagged};
 use crate::store::exports::{self as store, Export};
+use crate::store::items as items_store;
 use crate::{AppState, PREFIX};
+use sha2::Digest as _;
 
 #[derive(Debug, Serialize, Apiv2Schema)]
 pub struct ExportOut {
@@ -231,7 +233,9 @@ pub async fn import(
             "send the archive as application/x-tar",
         ));
     }
+    let key = crate::routes::items::idempotency_key(&req)?;
     let limit = state.exports.import_max_bytes;
+    let mut hasher = sha2::Sha256::new();
     let staged =
         tempfile::NamedTempFile::new_in(state.exports.dir()).map_err(ApiError::internal)?;
     let mut file = tokio::fs::File::from_std(staged.reopen().map_err(ApiError::internal)?);
@@ -244,10 +248,23 @@ pub async fn import(
                 "the archive is larger than {limit} bytes"
             )));
         }
+        hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
     }
     file.flush().await.map_err(ApiError::internal)?;
     drop(file);
+    let idempotent = key.map(|key| (key, format!("{:x}", hasher.finalize())));
+    // A retry answers at once, without reading the archive again.
+    if let Some((key, hash)) = idempotent.clone() {
+        let who = owner.clone();
+        let first = state
+            .db
+            .write(move |conn| items_store::import_replay(conn, &who, &key, now()))
+            .await?;
+        if let Some(first) = first {
+            return replayed(first, &hash);
+        }
+    }
 
     let who = owner.clone();
     let models = state
@@ -261,14 +278,60 @@ pub async fn import(
         .await
         .map_err(ApiError::internal)??;
     let (limits, path, who) = (state.limits.clone(), staged.path().to_owned(), owner);
-    let imported = state
+    let request_hash = idempotent
+        .as_ref()
+        .map(|(_, h)| h.clone())
+        .unwrap_or_default();
+    let written = state
         .db
-        .write(move |conn| import::write(conn, &path, &who, &limits, checked))
+        .write(move |conn| {
+            let Some((key, hash)) = &idempotent else {
+                return Ok(Ok(import::write(conn, &path, &who, &limits, checked)?));
+            };
+            // Another request with the key may have finished meanwhile.
+            if let Some(first) = items_store::import_replay(conn, &who, key, now())? {
+                return Ok(Err(first));
+            }
+            let imported = import::write(conn, &path, &who, &limits, checked)?;
+            let answer = serde_json::to_string(&imported).unwrap_or_default();
+            items_store::remember_import(conn, &who, key, hash, &answer, now())?;
+            Ok(Ok(imported))
+        })
         .await?;
     drop(staged);
+    match written {
+        Ok(imported) => Ok(Tagged {
+            etag: None,
+            location: None,
+            body: imported,
+        }),
+        Err(first) => replayed(first, &request_hash),
+    }
+}
+
+/// The answer of the import an `Idempotency-Key` was first used for, or 422 when it
+/// was used for another request.
+fn replayed(
+    (first_hash, answer): (String, Option<String>),
+    hash: &str,
+) -> Result<Tagged<ImportOut, 201>, ApiError> {
+    let body = answer
+        .filter(|_| first_hash == hash)
+        .and_then(|a| serde_json::from_str(&a).ok())
+        .ok_or_else(|| {
+            ApiError::validation(vec![peermesh_common::FieldError::new(
+                "Idempotency-Key",
+                "was already used with a different request",
+            )])
+            .with_code("idempotency_key_reused")
+        })?;
     Ok(Tagged {
         etag: None,
         location: None,
-        body: imported,
+        body,
     })
+}
+
+fn now() -> chrono::NaiveDateTime {
+    crate::store::exports::now()
 }

@@ -111,9 +111,12 @@ pub const CONTRACT: Contract = {
             Operation::new("GET /changes/stream")
                 .statuses(&[410])
                 .request_headers(&[OnBehalfOf])
+                .response_headers(&[(200, &[Header::AccelBuffering])])
                 .event_stream(),
             Operation::new("POST /export").response_headers(&[(202, &[Location])]),
-            Operation::new("POST /import").raw_body("application/x-tar"),
+            Operation::new("POST /import")
+                .raw_body("application/x-tar")
+                .request_headers(&[IdempotencyKey]),
             Operation::new("GET /exports/{id}/archive")
                 .statuses(&[409])
                 .download()

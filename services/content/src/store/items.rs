@@ -447,6 +447,45 @@ pub fn idempotent_replay(
         .optional()?)
 }
 
+/// The answer an earlier import with this key gave, with that request's hash (the
+/// key of a created item has no answer).
+pub fn import_replay(
+    conn: &mut DbConnection,
+    owner: &str,
+    key: &str,
+    now: NaiveDateTime,
+) -> Result<Option<(String, Option<String>)>, DbError> {
+    idempotent_replay(conn, owner, key, now)?;
+    Ok(idempotency_keys::table
+        .filter(idempotency_keys::owner_id.eq(owner.to_owned()))
+        .filter(idempotency_keys::key.eq(key.to_owned()))
+        .select((idempotency_keys::request_hash, idempotency_keys::answer))
+        .first(conn)
+        .optional()?)
+}
+
+/// Remembers an import's answer under its key.
+pub fn remember_import(
+    conn: &mut DbConnection,
+    owner: &str,
+    key: &str,
+    request_hash: &str,
+    answer: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::owner_id.eq(owner.to_owned()),
+            idempotency_keys::key.eq(key.to_owned()),
+            idempotency_keys::request_hash.eq(request_hash.to_owned()),
+            idempotency_keys::item_id.eq(String::new()),
+            idempotency_keys::answer.eq(Some(answer.to_owned())),
+            idempotency_keys::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn remember_key(
     conn: &mut DbConnection,
     owner: &str,

@@ -110,6 +110,39 @@ async fn the_change_feed_lists_every_write_in_order_from_a_cursor() {
     }
 }
 
+#[actix_web::test]
+async fn a_cursor_from_before_what_is_kept_is_gone() {
+    let env = env(&[]).await;
+    let alice = env.user().await;
+    let a = &alice.access_token;
+    for i in 0..3 {
+        env.create(a, item(&format!("Old {i}"), "x")).await;
+    }
+    let old = env.get("/api/v1/content/changes", a).await["items"][0]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What the retention removes after its days, removed now.
+    let db =
+        peermesh_db::Db::connect(env.content.db.url(), 1, &peermesh_content::MIGRATIONS).unwrap();
+    let later = chrono::Utc::now().naive_utc() + chrono::TimeDelta::seconds(1);
+    db.write(move |conn| peermesh_content::store::changes::prune(conn, later))
+        .await
+        .unwrap();
+    let kept = env.create(a, item("New", "y")).await;
+    let resp = env
+        .call(
+            Method::GET,
+            format!("/api/v1/content/changes?since={old}"),
+            a,
+            None,
+        )
+        .await;
+    assert_problem(resp, 410, "cursor_expired").await;
+    let from_start = env.get("/api/v1/content/changes?since=0", a).await;
+    assert_eq!(ops(&from_start), vec![json!([id(&kept), "created", 1])]);
+}
+
 /// Reads Server-Sent Events from `resp` until `done` holds for what came (10 s at most).
 async fn events_until(mut resp: reqwest::Response, done: impl Fn(&str) -> bool) -> String {
     let mut text = String::new();

@@ -272,6 +272,24 @@ async fn an_export_imported_into_an_empty_account_gives_the_same_content() {
     let resp = import(&env, &carol, archive_of(&twice)).await;
     let body = assert_problem(resp, 422, "invalid_archive").await;
     assert_eq!(body["errors"][0]["field"], "links.json[1].relation");
+    // Under an Idempotency-Key a retry gets the first answer and writes nothing more;
+    // another archive under the same key is refused.
+    let dave = env.user().await;
+    let with_key = |body: Vec<u8>| {
+        env.request(Method::POST, "/api/v1/content/import", &dave.access_token)
+            .header("content-type", "application/x-tar")
+            .header("idempotency-key", "import-1")
+            .body(body)
+            .send()
+    };
+    for _ in 0..2 {
+        let resp = with_key(archive.clone()).await.unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.json::<Value>().await.unwrap(), counts);
+    }
+    assert_eq!(listing(&env, &dave).await.len(), 3);
+    let resp = with_key(archive_of(&twice)).await.unwrap();
+    assert_problem(resp, 422, "idempotency_key_reused").await;
     let resp = import(&env, &carol, b"not a tar archive at all".repeat(40)).await;
     assert_problem(resp, 422, "invalid_archive").await;
     let resp = env

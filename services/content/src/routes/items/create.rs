@@ -137,7 +137,7 @@ pub fn prepare_import(
 }
 
 /// The `Idempotency-Key` header, checked.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };

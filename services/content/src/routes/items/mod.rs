@@ -9,7 +9,7 @@ mod tags;
 mod update;
 
 pub use chunks::chunks;
-pub use create::{create, prepare_import};
+pub use create::{create, idempotency_key, prepare_import};
 pub use delete::delete;
 pub use read::{get, list};
 pub use tags::tags;
