@@ -7,30 +7,15 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use peermesh_common::trace::TraceContext;
 use serde_json::json;
-use sha2::Sha256;
 
 use crate::routes::jobs::JobOut;
 use crate::store::jobs;
 use crate::AppState;
 
-pub const SIGNATURE_HEADER: &str = "x-peermesh-signature";
-pub const TIMESTAMP_HEADER: &str = "x-peermesh-timestamp";
+pub use peermesh_common::outbound::{sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 const ATTEMPTS: u32 = 4;
-
-/// `sha256=<hex>` over `"<timestamp>.<body>"`.
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    // HMAC accepts keys of any length; the error case cannot happen.
-    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else {
-        return String::new();
-    };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={:x}", mac.finalize().into_bytes())
-}
 
 /// Checks a `callback_url` when a job is requested: callbacks must be configured and
 /// the URL acceptable to the SSRF rules.
@@ -112,6 +97,9 @@ async fn deliver(
 
 #[cfg(test)]
 mod tests {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
     use super::*;
 
     #[test]

@@ -6,12 +6,9 @@
 //! followed by hand, each hop checked again, at most five; the body is streamed into
 //! blob storage with the size limit, the whole fetch has a time limit.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use peermesh_common::config::Networks;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 
 use crate::blobs::{BlobError, Blobs, Staged};
@@ -34,93 +31,8 @@ pub enum FetchError {
     Storage(#[from] std::io::Error),
 }
 
-/// Whether an address may be fetched from when private networks are not allowed.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                // IPv4-compatible ::a.b.c.d (deprecated; some stacks still route it to IPv4)
-                || s[..6] == [0; 6]
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated, still private)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x2001 && s[1] == 0x0000) // Teredo 2001::/32 (tunnels to IPv4)
-                || s[0] == 0x2002 // 6to4 2002::/16 (embeds any IPv4 address)
-                || (s[0] == 0x0100 && s[1..4] == [0; 3]) // discard-only 100::/64
-                // NAT64, well-known 64:ff9b::/96 and local-use 64:ff9b:1::/48: both
-                // translate to IPv4 addresses, private ones included
-                || (s[0] == 0x0064 && s[1] == 0xff9b))
-        }
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let o = ip.octets();
-    !(ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_unspecified()
-        || ip.is_documentation()
-        || o[0] == 0 // "this network"
-        || (o[0] == 100 && (o[1] & 0xc0) == 64) // carrier-grade NAT 100.64/10
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
-        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
-        || o[0] >= 240) // reserved
-}
-
-/// Which addresses fetches may reach: public ones and the networks an operator allows
-/// (`INGEST_FETCH_ALLOWED_NETWORKS`, e.g. an intranet wiki), or any at all
-/// (`INGEST_ALLOW_PRIVATE_NETWORKS`: local development and tests only).
-#[derive(Debug, Clone, Default)]
-pub struct AddressPolicy {
-    pub allow_private: bool,
-    pub allowed: Networks,
-}
-
-impl AddressPolicy {
-    pub fn permits(&self, ip: IpAddr) -> bool {
-        self.allow_private || is_public(ip) || self.allowed.contains(ip)
-    }
-}
-
-/// The resolver's refusal: the name has no address the policy permits.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} resolves to no address that may be fetched")]
-struct NoAllowedAddress(String);
-
-/// Resolves names and keeps only the addresses the policy allows.
-struct GuardedResolver {
-    policy: Arc<AddressPolicy>,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy.clone();
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|a| policy.permits(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                return Err(Box::new(NoAllowedAddress(host)) as _);
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
-    }
-}
+use peermesh_common::outbound::NoAllowedAddress;
+pub use peermesh_common::outbound::{is_public, AddressPolicy};
 
 #[derive(Clone)]
 pub struct Fetcher {
@@ -143,18 +55,11 @@ pub struct Fetched {
 impl Fetcher {
     pub fn new(policy: AddressPolicy, timeout: Duration) -> Result<Self, String> {
         let policy = Arc::new(policy);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy from the environment (HTTP_PROXY, ALL_PROXY…) would resolve and
-            // connect for us, past the resolver below: never use one.
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent("PeerMesh-Ingest/1.0 (+https://peermesh.dev)")
-            .build()
-            .map_err(|e| e.to_string())?;
+        let http = peermesh_common::outbound::guarded_client(
+            policy.clone(),
+            "PeerMesh-Ingest/1.0 (+https://peermesh.dev)",
+            None,
+        )?;
         Ok(Self {
             http,
             policy,
@@ -165,30 +70,7 @@ impl Fetcher {
     /// Checks a URL before connecting: scheme, and IP literals (names are checked by
     /// the resolver when connecting).
     pub fn check(&self, raw: &str) -> Result<Url, FetchError> {
-        let url =
-            Url::parse(raw.trim()).map_err(|e| FetchError::Refused(format!("not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(FetchError::Refused(
-                "only http and https URLs can be fetched".into(),
-            ));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(FetchError::Refused(
-                "URLs with credentials are not fetched".into(),
-            ));
-        }
-        let literal = match url.host() {
-            None => return Err(FetchError::Refused("the URL has no host".into())),
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            Some(url::Host::Domain(_)) => None,
-        };
-        if let Some(ip) = literal {
-            if !self.policy.permits(ip) {
-                return Err(FetchError::Refused(format!("{ip} is not a public address")));
-            }
-        }
-        Ok(url)
+        peermesh_common::outbound::check_url(&self.policy, raw).map_err(FetchError::Refused)
     }
 
     /// Fetches `raw` (following up to five checked redirects) into `blobs`, at most
@@ -394,6 +276,8 @@ fn describe(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
 
     #[test]
