@@ -18,6 +18,7 @@ pub mod mail;
 pub mod metrics;
 pub mod process;
 pub mod providers;
+pub mod receiver;
 pub mod spawn;
 
 pub use client::TestClient;

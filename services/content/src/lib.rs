@@ -13,6 +13,7 @@ pub mod store;
 pub mod validate;
 pub mod vector_cache;
 pub mod vectors;
+pub mod webhooks;
 
 use diesel_migrations::embed_migrations;
 use peermesh_common::config::{self, ServerSettings};
@@ -146,6 +147,26 @@ pub struct FeedSettings {
     /// How long one stream stays open (browsers reconnect and go on).
     #[serde(default = "default_changes_stream")]
     pub changes_stream_secs: u64,
+    /// Lets webhooks reach loopback and private networks: local development and tests
+    /// only.
+    #[serde(default)]
+    pub webhook_allow_private_networks: bool,
+    /// Private addresses and networks webhooks may reach all the same, comma separated.
+    #[serde(default)]
+    pub webhook_allowed_networks: String,
+    /// First retry delay of a failed delivery; doubles each time (at most an hour).
+    #[serde(default = "default_webhook_retry")]
+    pub webhook_retry_base_ms: u64,
+    /// Per delivery.
+    #[serde(default = "default_webhook_timeout")]
+    pub webhook_timeout_secs: u64,
+}
+
+fn default_webhook_retry() -> u64 {
+    1000
+}
+fn default_webhook_timeout() -> u64 {
+    10
 }
 
 fn default_changes_retention() -> i64 {
@@ -241,7 +262,32 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         ctx.readiness.clone(),
         ctx.logger.clone(),
     );
+    let webhook_policy = std::sync::Arc::new(peermesh_common::outbound::AddressPolicy {
+        allow_private: settings.feed.webhook_allow_private_networks,
+        allowed: config::Networks::from_var(
+            "CONTENT_WEBHOOK_ALLOWED_NETWORKS",
+            &settings.feed.webhook_allowed_networks,
+        )?,
+    });
+    if settings.feed.webhook_allow_private_networks {
+        slog::warn!(ctx.logger, "CONTENT_WEBHOOK_ALLOW_PRIVATE_NETWORKS is on: webhooks may reach private addresses (development and tests only)");
+    }
+    let deliveries = webhooks::start(
+        db.clone(),
+        peermesh_common::outbound::guarded_client(
+            webhook_policy.clone(),
+            "PeerMesh-Webhooks/1.0 (+https://peermesh.dev)",
+            Some(std::time::Duration::from_secs(
+                settings.feed.webhook_timeout_secs.max(1),
+            )),
+        )?,
+        std::time::Duration::from_millis(settings.feed.webhook_retry_base_ms.max(1)),
+        changes.clone(),
+        ctx.readiness.clone(),
+        ctx.logger.clone(),
+    );
     let state = AppState {
+        webhook_policy,
         changes,
         feed: std::sync::Arc::new(settings.feed.clone()),
         exports: std::sync::Arc::new(settings.exports.clone()),
@@ -271,6 +317,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     )?
     .on_stop(async move {
         let _ = exporter.await;
+        let _ = deliveries.await;
     });
     Ok(app)
 }
@@ -282,6 +329,8 @@ pub struct AppState {
     /// The newest change's `seq`, for open change streams.
     pub changes: tokio::sync::watch::Receiver<i32>,
     pub feed: std::sync::Arc<FeedSettings>,
+    /// Where webhooks may be sent.
+    pub webhook_policy: std::sync::Arc<peermesh_common::outbound::AddressPolicy>,
     pub exports: std::sync::Arc<ExportSettings>,
     /// Fetches originals from the ingestion service for export downloads.
     pub http: reqwest::Client,

@@ -99,6 +99,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    content_webhooks (id) {
+        id -> Text,
+        owner_id -> Text,
+        url -> Text,
+        secret -> Text,
+        cursor -> Integer,
+        failures -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     embedding_models (owner_id, model) {
         owner_id -> Text,
         model -> Text,
@@ -127,6 +142,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     content_items,
     content_links,
     content_tags,
+    content_webhooks,
     embedding_models,
     idempotency_keys,
 );

@@ -2,11 +2,12 @@
 //! helpers they share.
 
 mod accounts;
-mod changes;
+pub(crate) mod changes;
 mod exports;
 mod graph;
 pub(crate) mod items;
 mod search;
+mod webhooks;
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/accounts/{id}", web::delete().to(accounts::erase))
         .route("/changes", web::get().to(changes::list))
         .route("/changes/stream", web::get().to(changes::stream))
+        .route("/webhooks", web::post().to(webhooks::create))
+        .route("/webhooks", web::get().to(webhooks::list))
+        .route("/webhooks/{id}", web::delete().to(webhooks::delete))
         .route("/export", web::post().to(exports::start))
         .route("/exports/{id}", web::get().to(exports::get))
         .route("/exports/{id}/archive", web::get().to(exports::archive))
@@ -113,6 +117,12 @@ pub const CONTRACT: Contract = {
                 .request_headers(&[OnBehalfOf])
                 .response_headers(&[(200, &[Header::AccelBuffering])])
                 .event_stream(),
+            Operation::new("POST /webhooks")
+                .statuses(&[409])
+                .request_headers(&[OnBehalfOf])
+                .response_headers(&[(201, &[Location])]),
+            Operation::new("GET /webhooks").request_headers(&[OnBehalfOf]),
+            Operation::new("DELETE /webhooks/{id}").request_headers(&[OnBehalfOf]),
             Operation::new("POST /export").response_headers(&[(202, &[Location])]),
             Operation::new("POST /import")
                 .raw_body("application/x-tar")

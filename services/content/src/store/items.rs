@@ -534,5 +534,6 @@ pub fn delete_owner_records(conn: &mut DbConnection, owner: &str) -> Result<(), 
     diesel::delete(idempotency_keys::table.filter(idempotency_keys::owner_id.eq(owner.to_owned())))
         .execute(conn)?;
     super::changes::delete_owner(conn, owner)?;
+    super::webhooks::delete_owner(conn, owner)?;
     Ok(())
 }

@@ -7,3 +7,4 @@ pub mod exports;
 pub mod items;
 pub mod links;
 pub mod search;
+pub mod webhooks;

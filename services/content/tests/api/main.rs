@@ -11,3 +11,4 @@ mod items;
 mod search;
 mod support;
 mod telemetry;
+mod webhooks;

@@ -1,66 +1,26 @@
 //! Job callbacks: a signed POST to a local receiver when a job finishes.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use hmac::{Hmac, Mac};
 use peermesh_test_support::client::assert_problem;
+use peermesh_test_support::receiver::Receiver;
 use serde_json::Value;
 use sha2::Sha256;
+use std::time::Duration;
 
 use crate::files::{file, stack};
 
 const SECRET: &str = "callback-secret-for-tests";
 
-/// Received callbacks: (signature, timestamp, body, traceparent).
-type Inbox = Arc<Mutex<Vec<(String, String, String, String)>>>;
-
-fn receiver(inbox: Inbox) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(move || {
-        let inbox = inbox.clone();
-        App::new().route(
-            "/hook",
-            web::post().to(move |req: HttpRequest, body: String| {
-                let inbox = inbox.clone();
-                async move {
-                    let header = |n: &str| {
-                        req.headers()
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    inbox.lock().unwrap().push((
-                        header("x-peermesh-signature"),
-                        header("x-peermesh-timestamp"),
-                        body,
-                        header("traceparent"),
-                    ));
-                    HttpResponse::NoContent().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    actix_web::rt::spawn(server);
-    port
-}
-
-/// The first callback the receiver got, waiting up to 5 s for it.
-async fn first_callback(inbox: &Inbox) -> (String, String, String, String) {
-    for _ in 0..100 {
-        if let Some(first) = inbox.lock().unwrap().first().cloned() {
-            return first;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no callback arrived");
+/// The first callback the receiver got, waiting for it: (signature, timestamp, body,
+/// traceparent).
+async fn first_callback(receiver: &Receiver) -> (String, String, String, String) {
+    let first = receiver.until(|r| !r.is_empty()).await.remove(0);
+    (
+        first.signature,
+        first.timestamp,
+        first.body,
+        first.traceparent,
+    )
 }
 
 fn expected_signature(timestamp: &str, body: &str) -> String {
@@ -71,8 +31,8 @@ fn expected_signature(timestamp: &str, body: &str) -> String {
 
 #[actix_web::test]
 async fn finished_jobs_post_a_signed_callback() {
-    let inbox: Inbox = Arc::default();
-    let port = receiver(inbox.clone());
+    let inbox = Receiver::start(0);
+    let port = inbox.port;
     let env = stack(
         None,
         true,
@@ -163,8 +123,8 @@ async fn callback_urls_are_checked() {
 #[actix_web::test]
 async fn a_queued_upload_keeps_its_trace_through_worker_auth_content_and_callback() {
     peermesh_test_support::logs::capture();
-    let inbox: Inbox = Arc::default();
-    let port = receiver(inbox.clone());
+    let inbox = Receiver::start(0);
+    let port = inbox.port;
     let env = stack(
         None,
         true,
