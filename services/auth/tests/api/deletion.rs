@@ -18,6 +18,13 @@ async fn delete_me(client: &TestClient, token: &str, body: Value) -> Response {
         .unwrap()
 }
 
+async fn get_as(client: &TestClient, path: &str, token: &str) -> Response {
+    authed(client, Method::GET, path, token)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[actix_web::test]
 async fn an_account_is_deleted_with_its_password_and_its_tokens_stop_working() {
     let app = spawn_auth(&[]).await;
@@ -52,15 +59,7 @@ async fn an_account_is_deleted_with_its_password_and_its_tokens_stop_working() {
     );
 
     // The access token, still unexpired, is refused; so is the refresh token.
-    let resp = authed(
-        &app.client,
-        Method::GET,
-        "/api/v1/auth/me",
-        &user.access_token,
-    )
-    .send()
-    .await
-    .unwrap();
+    let resp = get_as(&app.client, "/api/v1/auth/me", &user.access_token).await;
     assert_problem(resp, 401, "account_closed").await;
     let resp = app
         .client
@@ -82,15 +81,7 @@ async fn an_account_is_deleted_with_its_password_and_its_tokens_stop_working() {
     // The address is free again: a new account, with a new id.
     let again = register(&app.client, &email).await;
     assert_ne!(again.id, user.id);
-    let resp = authed(
-        &app.client,
-        Method::GET,
-        "/api/v1/auth/me",
-        &again.access_token,
-    )
-    .send()
-    .await
-    .unwrap();
+    let resp = get_as(&app.client, "/api/v1/auth/me", &again.access_token).await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -101,15 +92,7 @@ async fn without_the_password_only_a_fresh_sign_in_deletes_the_account() {
     let user = register(&strict.client, &unique_email("stale")).await;
     let resp = delete_me(&strict.client, &user.access_token, json!({})).await;
     assert_problem(resp, 403, "reauthentication_required").await;
-    let resp = authed(
-        &strict.client,
-        Method::GET,
-        "/api/v1/auth/me",
-        &user.access_token,
-    )
-    .send()
-    .await
-    .unwrap();
+    let resp = get_as(&strict.client, "/api/v1/auth/me", &user.access_token).await;
     assert_eq!(resp.status(), 200, "the account is still there");
 
     // Signed in just now (registering signs in): no password needed, as for an
@@ -118,15 +101,7 @@ async fn without_the_password_only_a_fresh_sign_in_deletes_the_account() {
     let user = register(&app.client, &unique_email("fresh")).await;
     let resp = delete_me(&app.client, &user.access_token, json!({})).await;
     assert_eq!(resp.status(), 202);
-    let resp = authed(
-        &app.client,
-        Method::GET,
-        "/api/v1/auth/sessions",
-        &user.access_token,
-    )
-    .send()
-    .await
-    .unwrap();
+    let resp = get_as(&app.client, "/api/v1/auth/sessions", &user.access_token).await;
     assert_problem(resp, 401, "account_closed").await;
 }
 

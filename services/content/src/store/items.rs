@@ -473,19 +473,10 @@ pub fn remember_import(
     answer: &str,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::owner_id.eq(owner.to_owned()),
-            idempotency_keys::key.eq(key.to_owned()),
-            idempotency_keys::request_hash.eq(request_hash.to_owned()),
-            idempotency_keys::item_id.eq(String::new()),
-            idempotency_keys::answer.eq(Some(answer.to_owned())),
-            idempotency_keys::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+    remember(conn, owner, key, request_hash, "", Some(answer), now)
 }
 
+/// Remembers the item a create made under its key.
 pub fn remember_key(
     conn: &mut DbConnection,
     owner: &str,
@@ -494,12 +485,25 @@ pub fn remember_key(
     item_id: &str,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
+    remember(conn, owner, key, request_hash, item_id, None, now)
+}
+
+fn remember(
+    conn: &mut DbConnection,
+    owner: &str,
+    key: &str,
+    request_hash: &str,
+    item_id: &str,
+    answer: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
     diesel::insert_into(idempotency_keys::table)
         .values((
             idempotency_keys::owner_id.eq(owner.to_owned()),
             idempotency_keys::key.eq(key.to_owned()),
             idempotency_keys::request_hash.eq(request_hash.to_owned()),
             idempotency_keys::item_id.eq(item_id.to_owned()),
+            idempotency_keys::answer.eq(answer.map(str::to_owned)),
             idempotency_keys::created_at.eq(now),
         ))
         .execute(conn)?;
