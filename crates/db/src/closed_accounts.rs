@@ -5,13 +5,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{DurationRound, NaiveDateTime, TimeDelta};
+use chrono::TimeDelta;
 use diesel::prelude::*;
 use peermesh_common::auth::{ClosedAccounts, Principal, SCOPE_DELETE_ACCOUNTS};
 use peermesh_common::health::Readiness;
 use peermesh_common::ApiError;
 
-use crate::{Db, DbConnection, DbError};
+use crate::{now, Db, DbConnection, DbError};
 
 diesel::table! {
     closed_accounts (user_id) {
@@ -28,12 +28,6 @@ pub fn remembered() -> TimeDelta {
 
 /// How often each process reads the closings other replicas recorded.
 pub const REFRESH: Duration = Duration::from_secs(5);
-
-fn now() -> NaiveDateTime {
-    let now = chrono::Utc::now().naive_utc();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
-}
 
 /// Records that `user_id`'s account is closed (again: the first time stays).
 pub fn record(conn: &mut DbConnection, user_id: &str) -> Result<(), DbError> {

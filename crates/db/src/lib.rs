@@ -211,6 +211,14 @@ pub use time::DbTime;
 
 pub mod closed_accounts;
 
+/// Now, in UTC, at the microsecond precision both backends store.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::DurationRound;
+    let now = chrono::Utc::now().naive_utc();
+    now.duration_trunc(chrono::TimeDelta::microseconds(1))
+        .unwrap_or(now)
+}
+
 /// Opens connections of the backend the URL named.
 pub struct ConnectionManager {
     target: DbTarget,

@@ -15,7 +15,6 @@ use peermesh_common::health::Readiness;
 use peermesh_db::{Db, DbConnection, DbError};
 use serde::Deserialize;
 use slog::Logger;
-use tokio::sync::Notify;
 
 use crate::store::deletions::{self, Deletion};
 use crate::tokens::{AccessGrant, TokenIssuer};
@@ -102,13 +101,10 @@ const SUBJECT: &str = "auth";
 #[derive(Clone)]
 pub struct AccountEraser {
     services: Arc<Vec<Service>>,
-    names: Arc<Vec<String>>,
     http: reqwest::Client,
     issuer: Arc<TokenIssuer>,
     retry_base: Duration,
-    poll: Duration,
-    /// Wakes the sender when an account was deleted.
-    queued: Arc<Notify>,
+    wakeup: crate::outbox::Wakeup,
     logger: Logger,
 }
 
@@ -130,13 +126,13 @@ impl AccountEraser {
             .build()
             .map_err(|e| format!("account deletion HTTP client: {e}"))?;
         Ok(Self {
-            names: Arc::new(services.iter().map(|s| s.name.clone()).collect()),
             services: Arc::new(services),
             http,
             issuer,
             retry_base: Duration::from_millis(settings.account_deletion_retry_base_ms.max(1)),
-            poll: Duration::from_millis(settings.account_deletion_poll_ms.max(10)),
-            queued: Arc::new(Notify::new()),
+            wakeup: crate::outbox::Wakeup::every(Duration::from_millis(
+                settings.account_deletion_poll_ms.max(10),
+            )),
             logger,
         })
     }
@@ -145,23 +141,28 @@ impl AccountEraser {
     /// every service must erase `user_id`; the services' names. Call
     /// [`AccountEraser::wake`] after the commit.
     pub fn queue(&self, conn: &mut DbConnection, user_id: &str) -> Result<Vec<String>, DbError> {
-        let rows: Vec<Deletion> = self
-            .names
+        let names = self.names();
+        let rows: Vec<Deletion> = names
             .iter()
             .map(|service| Deletion::new(user_id, service))
             .collect();
         deletions::insert(conn, &rows)?;
-        Ok(self.names.to_vec())
+        Ok(names)
+    }
+
+    /// The configured services' names.
+    fn names(&self) -> Vec<String> {
+        self.services.iter().map(|s| s.name.clone()).collect()
     }
 
     pub fn wake(&self) {
-        self.queued.notify_one();
+        self.wakeup.wake();
     }
 
     /// The sender: until the process drains, claims due deletions and asks for them.
     pub fn start(&self, db: Db, readiness: Readiness) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        crate::outbox::spawn(readiness, self.poll, self.queued.clone(), move || {
+        self.wakeup.spawn(readiness, move || {
             let (this, db) = (this.clone(), db.clone());
             async move { this.erase_due(&db).await }
         })
@@ -170,18 +171,19 @@ impl AccountEraser {
     /// One round: claims up to a batch of due deletions and asks the services; how
     /// many it tried.
     async fn erase_due(&self, db: &Db) -> usize {
-        if self.names.is_empty() {
+        let names = self.names();
+        if names.is_empty() {
             return 0;
         }
-        let names = self.names.clone();
+        let due_names = names.clone();
         if !db
-            .read(move |conn| deletions::any_due(conn, &names))
+            .read(move |conn| deletions::any_due(conn, &due_names))
             .await
             .unwrap_or(true)
         {
             return 0;
         }
-        let (names, lease) = (self.names.clone(), TimeDelta::seconds(LEASE_SECS));
+        let lease = TimeDelta::seconds(LEASE_SECS);
         let claimed = match db
             .write(move |conn| deletions::claim(conn, &names, lease, 10))
             .await

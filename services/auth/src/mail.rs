@@ -23,7 +23,6 @@ use peermesh_common::health::Readiness;
 use peermesh_db::{Db, DbConnection, DbError};
 use serde::Deserialize;
 use slog::Logger;
-use tokio::sync::Notify;
 
 use crate::store::mail_outbox::{self, Outgoing};
 
@@ -112,9 +111,8 @@ pub struct Mailer {
     capacity: i64,
     max_attempts: u32,
     retry_base: Duration,
-    poll: Duration,
     /// Wakes the sender when a mail was queued.
-    queued: Arc<Notify>,
+    wakeup: crate::outbox::Wakeup,
     logger: Logger,
     metrics: crate::metrics::AuthMetrics,
 }
@@ -184,8 +182,9 @@ impl Mailer {
             capacity: i64::try_from(settings.mail_queue_capacity.max(1)).unwrap_or(i64::MAX),
             max_attempts: settings.mail_max_attempts.max(1),
             retry_base: Duration::from_millis(settings.mail_retry_base_ms.max(1)),
-            poll: Duration::from_millis(settings.mail_poll_ms.max(10)),
-            queued: Arc::new(Notify::new()),
+            wakeup: crate::outbox::Wakeup::every(Duration::from_millis(
+                settings.mail_poll_ms.max(10),
+            )),
             logger,
             metrics,
         })
@@ -221,13 +220,13 @@ impl Mailer {
 
     /// Tells the sender that mail is waiting.
     pub fn wake(&self) {
-        self.queued.notify_one();
+        self.wakeup.wake();
     }
 
     /// The sender: until the process drains, claims due mail and delivers it.
     pub fn start(&self, db: Db, readiness: Readiness) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        crate::outbox::spawn(readiness, self.poll, self.queued.clone(), move || {
+        self.wakeup.spawn(readiness, move || {
             let (this, db) = (this.clone(), db.clone());
             async move { this.send_due(&db).await }
         })

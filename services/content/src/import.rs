@@ -57,11 +57,11 @@ fn refused(field: impl Into<String>, message: impl Into<String>) -> ApiError {
 }
 
 /// Visits the archive's entries that matter, each read whole up to `max_entry` bytes.
-fn entries(
+fn entries<E: From<ApiError>>(
     path: &Path,
     max_entry: u64,
-    mut visit: impl FnMut(Entry, &str, Vec<u8>) -> Result<(), ApiError>,
-) -> Result<(), ApiError> {
+    mut visit: impl FnMut(Entry, &str, Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
     let file = std::fs::File::open(path).map_err(ApiError::internal)?;
     let mut archive = tar::Archive::new(file);
     let unreadable =
@@ -78,7 +78,7 @@ fn entries(
             Some(kind) => kind,
         };
         if entry.size() > max_entry {
-            return Err(refused(name, format!("is larger than {max_entry} bytes")));
+            return Err(refused(name, format!("is larger than {max_entry} bytes")).into());
         }
         let mut bytes = Vec::with_capacity(entry.size() as usize);
         entry
@@ -212,6 +212,24 @@ fn check_vectors(
     Ok(item.vectors.len())
 }
 
+/// Why writing stopped: the database, or an archive that no longer reads as checked.
+enum Stopped {
+    Db(DbError),
+    Archive(ApiError),
+}
+
+impl From<DbError> for Stopped {
+    fn from(e: DbError) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<ApiError> for Stopped {
+    fn from(e: ApiError) -> Self {
+        Self::Archive(e)
+    }
+}
+
 /// Writes the checked archive into `owner`'s account; run in one write transaction.
 pub fn write(
     conn: &mut DbConnection,
@@ -221,19 +239,19 @@ pub fn write(
     checked: Checked,
 ) -> Result<ImportOut, DbError> {
     let mut new_ids: HashMap<String, String> = HashMap::new();
-    let failed = |e: ApiError| DbError::Task(format!("the checked archive changed: {e}"));
-    let mut outcome: Result<(), DbError> = Ok(());
-    entries(path, max_entry(limits), |kind, name, bytes| {
-        if !matches!(kind, Entry::Item) {
-            return Ok(());
-        }
-        let item: ArchivedItem = parse(name, &bytes)?;
-        drop(bytes);
-        let (old_id, vectors) = (item.id.clone(), item.vectors.clone());
-        let stale = vectors.iter().any(|v| v.stale);
-        let prepared = prepare_import(item, owner.to_owned(), limits)?;
-        let id = prepared.item.id.clone();
-        let written = (|| {
+    entries(
+        path,
+        max_entry(limits),
+        |kind, name, bytes| -> Result<(), Stopped> {
+            if !matches!(kind, Entry::Item) {
+                return Ok(());
+            }
+            let mut item: ArchivedItem = parse(name, &bytes)?;
+            drop(bytes);
+            let (old_id, vectors) = (item.id.clone(), std::mem::take(&mut item.vectors));
+            let stale = vectors.iter().any(|v| v.stale);
+            let prepared = prepare_import(item, owner.to_owned(), limits)?;
+            let id = prepared.item.id.clone();
             items_store::insert(conn, &prepared.item, &prepared.tags, &prepared.chunks)?;
             let mut by_model: HashMap<&str, Vec<(i32, Vec<f32>)>> = HashMap::new();
             for v in &vectors {
@@ -250,18 +268,13 @@ pub fn write(
             if stale {
                 embeddings::mark_stale(conn, &id)?;
             }
-            Ok::<_, DbError>(())
-        })();
-        if let Err(e) = written {
-            outcome = Err(e);
-            return Err(ApiError::internal("stopped"));
-        }
-        new_ids.insert(old_id, id);
-        Ok(())
-    })
-    .map_err(|e| match std::mem::replace(&mut outcome, Ok(())) {
-        Err(db) => db,
-        Ok(()) => failed(e),
+            new_ids.insert(old_id, id);
+            Ok(())
+        },
+    )
+    .map_err(|stopped| match stopped {
+        Stopped::Db(e) => e,
+        Stopped::Archive(e) => DbError::Task(format!("the checked archive changed: {e}")),
     })?;
     for link in &checked.links {
         let (Some(source), Some(target)) =

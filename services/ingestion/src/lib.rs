@@ -272,7 +272,12 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let readiness = Readiness::new(SERVICE)
         .with_check("database", db.ready_check())
         .with_check("jwks", validator.ready_check());
-    let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await;
+    // Only the API takes tokens: a worker-only process reads no closings.
+    let closed = if ingest.runs_api() {
+        peermesh_db::closed_accounts::watch(&db, &readiness).await
+    } else {
+        peermesh_common::auth::ClosedAccounts::new()
+    };
     let registry = Metrics::new(SERVICE)?;
     db.register_metrics(&registry)?;
     let sandbox = sandbox::Sandbox {

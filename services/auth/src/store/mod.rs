@@ -11,13 +11,6 @@ pub mod sessions;
 pub mod throttle;
 pub mod users;
 
-use chrono::{DurationRound, NaiveDateTime, TimeDelta};
-
-/// Now, in UTC, at the microsecond precision both backends store.
-pub fn now() -> NaiveDateTime {
-    let now = chrono::Utc::now().naive_utc();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
-}
+pub use peermesh_db::now;
 
 pub use peermesh_common::http::rfc3339;

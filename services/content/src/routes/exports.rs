@@ -19,6 +19,7 @@ use crate::routes::{rfc3339, Streamed, Tagged};
 use crate::store::exports::{self as store, Export};
 use crate::store::items as items_store;
 use crate::{AppState, PREFIX};
+use peermesh_db::now;
 use sha2::Digest as _;
 
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -330,8 +331,4 @@ fn replayed(
         location: None,
         body,
     })
-}
-
-fn now() -> chrono::NaiveDateTime {
-    crate::store::exports::now()
 }

@@ -77,7 +77,7 @@ pub async fn create(
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let now = crate::store::exports::now();
+    let now = peermesh_db::now();
     let result = state
         .db
         .write(move |conn| {

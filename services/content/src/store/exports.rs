@@ -62,12 +62,7 @@ impl Export {
     }
 }
 
-pub fn now() -> NaiveDateTime {
-    use chrono::DurationRound;
-    let now = chrono::Utc::now().naive_utc();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
-}
+pub use peermesh_db::now;
 
 pub fn insert(conn: &mut DbConnection, export: &Export) -> Result<(), DbError> {
     diesel::insert_into(content_exports::table)

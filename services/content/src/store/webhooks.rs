@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use peermesh_db::{DbConnection, DbError};
 
 use crate::schema::{content_changes, content_webhooks};
-use crate::store::exports::now;
+use peermesh_db::now;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = content_webhooks)]
