@@ -735,6 +735,131 @@ async fn bench_content(
     ));
 }
 
+/// A counter or gauge of a service's `/metrics` (0 when absent).
+async fn metric(http: &reqwest::Client, service: &str, name: &str) -> f64 {
+    let Ok(resp) = http.get(format!("{service}/metrics")).send().await else {
+        return 0.0;
+    };
+    let text = resp.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0.0)
+}
+
+/// Embedding throughput of one content process that embeds on one thread
+/// (`CONTENT_EMBED_THREADS=1`): `items` items of ~2 KB (two chunks each, every chunk
+/// at the model's 256 word pieces) created at `service`.
+async fn bench_embed_throughput(
+    http: reqwest::Client,
+    base: String,
+    service: String,
+    items: usize,
+) {
+    let user = register(&http, &base, "embed").await;
+    let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
+    let words = Arc::new(vocabulary(5000));
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); items]));
+    let collection = format!("{service}/api/v1/content");
+    let before = metric(&http, &service, "content_embedded_chunks_total").await;
+    let seeded = seed_items(&http, &collection, &token, &words, &ids, 0..items).await;
+    assert_eq!(seeded.errors, 0, "seeding failed");
+    // Timed from the first look after every item is in (those embedded meanwhile are
+    // left out of the rate) until nothing waits.
+    let mut start = None;
+    let started_at = Instant::now();
+    loop {
+        let done = metric(&http, &service, "content_embedded_chunks_total").await;
+        let waiting = metric(&http, &service, "content_embedding_backlog").await;
+        if start.is_none() && done > before {
+            start = Some((Instant::now(), done));
+        }
+        if waiting == 0.0 && done > before {
+            let (t0, d0) = start.unwrap();
+            let secs = t0.elapsed().as_secs_f64();
+            let chunks = done - d0;
+            println!(
+                "embedding, all-MiniLM-L6-v2 on 1 thread: {:.1} chunks/s per core ({} chunks of {} items in {:.1} s; {:.1} items/s)",
+                chunks / secs.max(1e-9),
+                done - before,
+                items,
+                started_at.elapsed().as_secs_f64(),
+                items as f64 / started_at.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        assert!(
+            started_at.elapsed() < Duration::from_secs(3600),
+            "embedding did not finish in an hour"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Full-text and hybrid search latency over `items` items at `service` (a content
+/// process with the model, `CONTENT_EMBED_MODEL_NAME=bench-384` and no embedding
+/// threads): the items get random 384-dim vectors under that name, as computing real
+/// ones for 100 000 items would take hours here; a query's own vector is the model's.
+async fn bench_hybrid(
+    http: reqwest::Client,
+    base: String,
+    service: String,
+    secs: u64,
+    items: usize,
+) {
+    let user = register(&http, &base, "hybrid").await;
+    let email = user["user"]["email"].as_str().unwrap().to_owned();
+    let token = Arc::new(user["access_token"].as_str().unwrap().to_owned());
+    let words = Arc::new(vocabulary(5000));
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); items]));
+    let collection = format!("{service}/api/v1/content");
+    let seeded = seed_items(&http, &collection, &token, &words, &ids, 0..items).await;
+    assert_eq!(seeded.errors, 0, "seeding failed");
+    let ids: Arc<Vec<String>> = Arc::new(ids.lock().unwrap().clone());
+    let token = Arc::new(login(&http, &base, &email).await);
+    let (h, t, i2, c) = (http.clone(), token.clone(), ids.clone(), collection.clone());
+    let vectors = drive_n(items, 16, move |i| {
+        let (http, token, ids, base) = (h.clone(), t.clone(), i2.clone(), c.clone());
+        async move {
+            let mut rng = Rng(0x51_7cc1_b727_220a ^ (i as u64 + 7));
+            let body = json!({"model": "bench-384", "vectors": [{"chunk": 0, "vector": vector(&mut rng, DIMS)}]});
+            ok(http.put(format!("{base}/{}/embeddings", ids[i])).bearer_auth(&*token).json(&body).send().await, 204).await
+        }
+    })
+    .await;
+    assert_eq!(vectors.errors, 0, "storing vectors failed");
+    let token = Arc::new(login(&http, &base, &email).await);
+    for clients in [1, 8] {
+        for mode in ["fulltext", "hybrid"] {
+            let (h, t, w, c) = (
+                http.clone(),
+                token.clone(),
+                words.clone(),
+                collection.clone(),
+            );
+            let mut search = drive(secs, clients, move |_| {
+                let (http, token, words, base) = (h.clone(), t.clone(), w.clone(), c.clone());
+                async move {
+                    let mut rng = Rng(rand_suffix() as u64 | 1);
+                    let word = &words[20 + rng.below(200)];
+                    get_ok(
+                        &http,
+                        format!("{base}/search?q={word}&limit=20&mode={mode}"),
+                        &token,
+                    )
+                    .await
+                }
+            })
+            .await;
+            search.report(&format!(
+                "GET /content/search?mode={mode} over {items} items, one mid-frequency word, 20 hits ({clients} client(s))"
+            ));
+        }
+    }
+}
+
 /// A PDF with `pages` pages of Helvetica text (the same shape the ingestion tests
 /// build), about `bytes_per_page` bytes each.
 fn pdf(pages: usize, bytes_per_page: usize) -> Vec<u8> {
@@ -1029,6 +1154,21 @@ async fn main() {
                 wrk_threads: env("BENCH_WRK_THREADS", "1").parse().unwrap(),
             };
             bench_content(client(), base, secs, conc, items, refs).await;
+        }
+        Some("embed-throughput") => {
+            bench_embed_throughput(client(), base, arg(2, ""), arg(3, "300").parse().unwrap())
+                .await;
+        }
+        Some("hybrid") => {
+            let secs = arg(3, "10").parse().unwrap();
+            bench_hybrid(
+                client(),
+                base,
+                arg(2, ""),
+                secs,
+                arg(4, "100000").parse().unwrap(),
+            )
+            .await;
         }
         Some("soak") => {
             soak::run(base, secs, conc, arg(4, ".dev/pids"), arg(5, "")).await;

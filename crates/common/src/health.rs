@@ -26,6 +26,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct Readiness {
     service: &'static str,
     checks: Vec<(&'static str, CheckFn)>,
+    /// Parts that are off by choice: reported, never failing.
+    notes: Vec<(&'static str, String)>,
     draining: Arc<AtomicBool>,
 }
 
@@ -41,7 +43,8 @@ pub struct ReadyOut {
     /// `ready` or `unavailable`.
     pub status: String,
     pub service: String,
-    /// Each named check: `ok` or the reason it failed.
+    /// Each named check: `ok` or the reason it failed; an optional part that is off
+    /// says so (`off: …`) without failing.
     pub checks: BTreeMap<String, String>,
 }
 
@@ -50,6 +53,7 @@ impl Readiness {
         Self {
             service,
             checks: Vec::new(),
+            notes: Vec::new(),
             draining: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -62,6 +66,13 @@ impl Readiness {
     {
         self.checks
             .push((name, Arc::new(move || Box::pin(check()) as CheckFuture)));
+        self
+    }
+
+    /// Adds a named entry that states how an optional part is set up (`off: …`); it
+    /// is listed with the checks and never makes the service unready.
+    pub fn with_note(mut self, name: &'static str, text: impl Into<String>) -> Self {
+        self.notes.push((name, text.into()));
         self
     }
 
@@ -104,6 +115,9 @@ impl Readiness {
                 }
             };
             checks.insert(name.to_owned(), text);
+        }
+        for (name, text) in &self.notes {
+            checks.insert((*name).to_owned(), text.clone());
         }
         let out = ReadyOut {
             status: if ok { "ready" } else { "unavailable" }.to_owned(),

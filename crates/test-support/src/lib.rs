@@ -11,6 +11,7 @@ pub mod conformance;
 pub mod contract;
 pub mod db;
 pub mod dns;
+pub mod embedding_model;
 pub mod gateway;
 pub mod keys;
 pub mod logs;

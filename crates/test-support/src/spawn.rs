@@ -156,6 +156,17 @@ impl Verifier {
     /// Starts the service validating tokens against `jwks_url`; `extra` are its
     /// settings without the prefix.
     pub async fn spawn(self, jwks_url: &str, extra: &[(&str, String)]) -> Spawned {
+        self.try_spawn(jwks_url, extra)
+            .await
+            .expect("service starts")
+    }
+
+    /// [`Verifier::spawn`], or why the service refused to start.
+    pub async fn try_spawn(
+        self,
+        jwks_url: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Spawned, String> {
         let db = TestDb::new(self.name());
         let mut all = vec![("JWKS_URL", jwks_url.to_owned())];
         if self == Verifier::Content {
@@ -193,7 +204,7 @@ impl Verifier {
                 peermesh_ingestion::build(settings, logger).await
             }
         };
-        started(app.expect("service starts"), db)
+        Ok(started(app.map_err(|e| e.to_string())?, db))
     }
 }
 

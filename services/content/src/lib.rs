@@ -1,8 +1,11 @@
 //! The content service: items, chunks, tags, knowledge-graph links, search, embeddings.
 
+pub mod auto_embed;
 pub mod caller;
 pub mod changes;
+pub mod embedder;
 pub mod export;
+pub mod hybrid;
 pub mod import;
 pub mod large_json;
 pub mod query;
@@ -42,6 +45,7 @@ pub struct Settings {
     pub limits: Limits,
     pub exports: ExportSettings,
     pub feed: FeedSettings,
+    pub embed: EmbedSettings,
 }
 
 /// What one item and one request may hold (`CONTENT_MAX_BODY_BYTES`, …).
@@ -179,6 +183,67 @@ fn default_changes_stream() -> u64 {
     300
 }
 
+/// `CONTENT_EMBED_*`: the service's own embedding model.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmbedSettings {
+    /// A folder with `config.json`, `tokenizer.json` and `model.safetensors` of a
+    /// BERT-family sentence-embedding model (all-MiniLM-L6-v2 class). Unset or empty:
+    /// no vectors are computed and `mode=hybrid` search answers with full text alone.
+    pub embed_model_dir: Option<String>,
+    /// The name its vectors are stored (and listed, and searched) under. Clients may
+    /// store vectors under it too, of its dimensions.
+    #[serde(default = "default_embed_model_name")]
+    pub embed_model_name: String,
+    /// Threads this process embeds items with; 0 = none (it still embeds search
+    /// queries), so operators can run embedding in processes of its own.
+    #[serde(default = "default_embed_threads")]
+    pub embed_threads: usize,
+    /// An item's first chunks that get vectors; the rest of a long document has none.
+    #[serde(default = "default_embed_max_chunks")]
+    pub embed_max_chunks: usize,
+    /// Word pieces of a chunk the model reads (it was trained on up to 256).
+    #[serde(default = "default_embed_max_tokens")]
+    pub embed_max_tokens: usize,
+    /// First retry delay of an item whose embedding failed; doubles each time.
+    #[serde(default = "default_embed_retry")]
+    pub embed_retry_base_ms: u64,
+}
+
+fn default_embed_model_name() -> String {
+    "all-MiniLM-L6-v2".into()
+}
+fn default_embed_threads() -> usize {
+    1
+}
+fn default_embed_max_chunks() -> usize {
+    256
+}
+fn default_embed_max_tokens() -> usize {
+    256
+}
+fn default_embed_retry() -> u64 {
+    1000
+}
+
+impl EmbedSettings {
+    /// Loads the model when one is set (start-up: a set but broken model stops it).
+    pub async fn load(&self) -> Result<Option<std::sync::Arc<embedder::Embedder>>, StartupError> {
+        let Some(dir) = self.embed_model_dir.clone().filter(|d| !d.is_empty()) else {
+            return Ok(None);
+        };
+        validate::model(&self.embed_model_name)
+            .map_err(|m| format!("CONTENT_EMBED_MODEL_NAME {m}"))?;
+        let (name, max_tokens) = (self.embed_model_name.clone(), self.embed_max_tokens);
+        let loaded = tokio::task::spawn_blocking(move || {
+            embedder::Embedder::load(std::path::Path::new(&dir), &name, max_tokens)
+        })
+        .await
+        .map_err(|e| format!("loading the embedding model: {e}"))?
+        .map_err(|e| format!("CONTENT_EMBED_MODEL_DIR: {e}"))?;
+        Ok(Some(std::sync::Arc::new(loaded)))
+    }
+}
+
 impl ExportSettings {
     pub fn dir(&self) -> std::path::PathBuf {
         std::path::PathBuf::from(&self.export_dir)
@@ -197,7 +262,8 @@ impl Settings {
             jwt: config::from_iter("CONTENT_", vars.clone())?,
             limits: config::from_iter("CONTENT_", vars.clone())?,
             exports: config::from_iter("CONTENT_", vars.clone())?,
-            feed: config::from_iter("CONTENT_", vars)?,
+            feed: config::from_iter("CONTENT_", vars.clone())?,
+            embed: config::from_iter("CONTENT_", vars)?,
         })
     }
 }
@@ -222,12 +288,24 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     let validator = JwtValidator::new(settings.jwt.clone())?;
     let listener = peermesh_common::server::bind(&settings.server, DEFAULT_PORT)?;
 
+    let embedder = settings.embed.load().await?;
     let readiness = Readiness::new(SERVICE)
         .with_check("database", db.ready_check())
         .with_check("jwks", validator.ready_check());
+    let readiness = match &embedder {
+        Some(e) => readiness.with_note(
+            "embedding_model",
+            format!("ok: {} ({} dimensions)", e.name(), e.dims()),
+        ),
+        None => readiness.with_note(
+            "embedding_model",
+            "off: CONTENT_EMBED_MODEL_DIR is not set; no vectors are computed and hybrid search is full text",
+        ),
+    };
     let closed = peermesh_db::closed_accounts::watch(&db, &readiness).await;
     let metrics = peermesh_common::metrics::Metrics::new(SERVICE)?;
     db.register_metrics(&metrics)?;
+    auto_embed::register_backlog(&db, &metrics)?;
     // A body of the largest allowed size plus its (possibly overlapping) chunks,
     // JSON-escaped, plus the rest of the item.
     let json_limit = settings
@@ -286,7 +364,26 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         ctx.readiness.clone(),
         ctx.logger.clone(),
     );
+    let embedding = match &embedder {
+        Some(e) if settings.embed.embed_threads > 0 => Some(auto_embed::start(
+            db.clone(),
+            auto_embed::Worker {
+                embedder: e.clone(),
+                threads: settings.embed.embed_threads,
+                max_chunks: settings.embed.embed_max_chunks.max(1),
+                retry_base: std::time::Duration::from_millis(
+                    settings.embed.embed_retry_base_ms.max(1),
+                ),
+            },
+            changes.clone(),
+            &ctx.metrics,
+            ctx.readiness.clone(),
+            ctx.logger.clone(),
+        )?),
+        _ => None,
+    };
     let state = AppState {
+        embedder,
         webhook_policy,
         changes,
         feed: std::sync::Arc::new(settings.feed.clone()),
@@ -318,6 +415,9 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     .on_stop(async move {
         let _ = exporter.await;
         let _ = deliveries.await;
+        if let Some(embedding) = embedding {
+            let _ = embedding.await;
+        }
     });
     Ok(app)
 }
@@ -326,6 +426,8 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// The service's own embedding model, when one is set.
+    pub embedder: Option<std::sync::Arc<embedder::Embedder>>,
     /// The newest change's `seq`, for open change streams.
     pub changes: tokio::sync::watch::Receiver<i32>,
     pub feed: std::sync::Arc<FeedSettings>,

@@ -29,6 +29,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    content_embedding_jobs (item_id) {
+        item_id -> Text,
+        owner_id -> Text,
+        version -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     content_embeddings (item_id, model, chunk) {
         item_id -> Text,
         owner_id -> Text,
@@ -137,6 +149,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     closed_accounts,
     content_changes,
     content_chunks,
+    content_embedding_jobs,
     content_embeddings,
     content_exports,
     content_items,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{item_id, not_found, ItemSummary};
 use crate::caller::Caller;
+use crate::hybrid;
 use crate::query::SearchQuery;
 use crate::store::{embeddings, items as items_store, search as store};
 use crate::validate::{self, Errors};
@@ -20,6 +21,19 @@ use crate::AppState;
 pub const MAX_VECTOR_VALUES: usize = 4 * 1024 * 1024;
 pub const MAX_K: usize = 100;
 
+/// How hits are ranked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, Apiv2Schema)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Words only (bm25 on SQLite, `ts_rank_cd` on PostgreSQL).
+    #[default]
+    Fulltext,
+    /// Words and meaning: the full-text ranking fused with similarity to the query's
+    /// vector of the service's own model (reciprocal rank fusion), so an item that
+    /// says the same in other words is found too.
+    Hybrid,
+}
+
 #[derive(Debug, Deserialize, Apiv2Schema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
@@ -27,6 +41,8 @@ pub struct SearchParams {
     pub q: String,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// `fulltext` (default) or `hybrid`.
+    pub mode: Option<SearchMode>,
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -34,7 +50,8 @@ pub struct SearchHit {
     pub item: ItemSummary,
     /// Higher is better; comparable within one result list only.
     pub score: f64,
-    /// HTML-escaped text around the matches, which are wrapped in `<mark>`.
+    /// HTML-escaped text around the matches, which are wrapped in `<mark>`; for an
+    /// item found by meaning alone, its passage nearest to the query, unmarked.
     pub snippet: String,
 }
 
@@ -42,11 +59,21 @@ pub struct SearchHit {
 pub struct SearchPage {
     pub items: Vec<SearchHit>,
     pub next_cursor: Option<String>,
+    /// How these hits were ranked: `hybrid` only when it was asked for and this
+    /// deployment has an embedding model (see `/ready`), else `fulltext`.
+    pub mode: SearchMode,
 }
 
 /// A search cursor: the last hit's exact score and its row number.
 fn cursor_of(score: f64, seq: i32) -> String {
     format!("{:016x}:{seq}", score.to_bits())
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::validation(vec![FieldError::new(
+        "cursor",
+        "is not a cursor this API gave out",
+    )])
 }
 
 fn parse_cursor(raw: &str) -> Result<(f64, i32), ApiError> {
@@ -56,16 +83,11 @@ fn parse_cursor(raw: &str) -> Result<(f64, i32), ApiError> {
             Some((score, seq.parse().ok()?))
         })
         .filter(|(score, _)| score.is_finite())
-        .ok_or_else(|| {
-            ApiError::validation(vec![FieldError::new(
-                "cursor",
-                "is not a cursor this API gave out",
-            )])
-        })
+        .ok_or_else(bad_cursor)
 }
 
 /// The caller's items ranked by relevance to `q`, best first.
-#[api_v2_operation(summary = "Full-text search", tags(search))]
+#[api_v2_operation(summary = "Full-text or hybrid search", tags(search))]
 pub async fn search(
     state: web::Data<AppState>,
     caller: Caller,
@@ -74,8 +96,11 @@ pub async fn search(
     let parsed = SearchQuery::parse(&query.q)
         .map_err(|m| ApiError::validation(vec![FieldError::new("q", m)]))?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let after = page.after.as_deref().map(parse_cursor).transpose()?;
     let owner = caller.owner.clone();
+    if let (Some(SearchMode::Hybrid), Some(embedder)) = (query.mode, state.embedder.clone()) {
+        return hybrid_search(&state, owner, parsed, query.into_inner().q, page, embedder).await;
+    }
+    let after = page.after.as_deref().map(parse_cursor).transpose()?;
     let candidates = state.limits.search_candidates as i64;
     let (hits, next_cursor, summaries, snippets) = state
         .db
@@ -93,20 +118,104 @@ pub async fn search(
             Ok((keyed, next_cursor, summaries, snippets))
         })
         .await?;
+    let ranked = hits.into_iter().map(|(_, hit)| (hit.id, hit.score));
+    Ok(web::Json(SearchPage {
+        items: assemble(ranked, summaries, snippets.into_iter().collect()),
+        next_cursor,
+        mode: SearchMode::Fulltext,
+    }))
+}
+
+/// Hits in rank order, with their items' summaries and snippets.
+fn assemble(
+    ranked: impl Iterator<Item = (String, f64)>,
+    summaries: Vec<items_store::Summary>,
+    mut snippets: HashMap<String, String>,
+) -> Vec<SearchHit> {
     let mut summaries: HashMap<String, _> =
         summaries.into_iter().map(|s| (s.id.clone(), s)).collect();
-    let mut snippets: HashMap<String, String> = snippets.into_iter().collect();
-    let items = hits
-        .into_iter()
-        .filter_map(|(_, hit)| {
-            summaries.remove(&hit.id).map(|s| SearchHit {
-                snippet: snippets.remove(&hit.id).unwrap_or_default(),
+    ranked
+        .filter_map(|(id, score)| {
+            summaries.remove(&id).map(|s| SearchHit {
+                snippet: snippets.remove(&id).unwrap_or_default(),
                 item: ItemSummary::from(&s),
-                score: hit.score,
+                score,
             })
         })
-        .collect();
-    Ok(web::Json(SearchPage { items, next_cursor }))
+        .collect()
+}
+
+/// `mode=hybrid`: the best [`hybrid::DEPTH`] of the full-text ranking and of the
+/// similarity ranking, fused; pages are cut from the fused list.
+async fn hybrid_search(
+    state: &AppState,
+    owner: String,
+    parsed: SearchQuery,
+    text: String,
+    page: PageRequest,
+    embedder: std::sync::Arc<crate::embedder::Embedder>,
+) -> Result<web::Json<SearchPage>, ApiError> {
+    let model = embedder.name().to_owned();
+    let query_vector = web::block(move || embedder.embed(&[text.as_str()]))
+        .await
+        .map_err(|e| ApiError::internal(format!("embedding the query: {e}")))?
+        .map_err(|e| ApiError::internal(format!("embedding the query: {e}")))?
+        .pop()
+        .ok_or_else(|| ApiError::internal("the model gave no vector for the query"))?;
+    let candidates = state.limits.search_candidates as i64;
+    let cache = state.vectors.clone();
+    let (hits, next_cursor, summaries, snippets) = state
+        .db
+        .run(
+            move |conn| -> Result<Result<_, ApiError>, peermesh_db::DbError> {
+                let depth = hybrid::DEPTH as i64;
+                let by_text = store::ranked(conn, &owner, &parsed, depth, &None, candidates)?;
+                let by_vector =
+                    cache.nearest(conn, &owner, &model, &query_vector, hybrid::DEPTH, None)?;
+                let text_ids: Vec<String> = by_text.iter().map(|h| h.id.clone()).collect();
+                let vector_ids: Vec<String> = by_vector.into_iter().map(|(id, _)| id).collect();
+                let fused = hybrid::fuse(&text_ids, &vector_ids);
+                let rest = match page.after.as_deref() {
+                    None => &fused[..],
+                    Some(cursor) => match hybrid::after(&fused, cursor) {
+                        Some(rest) => rest,
+                        None => return Ok(Err(bad_cursor())),
+                    },
+                };
+                let mut hits: Vec<hybrid::Fused> =
+                    rest.iter().take(page.fetch() as usize).cloned().collect();
+                let cursors: Vec<String> = hits.iter().map(hybrid::cursor_of).collect();
+                let mut keyed: Vec<(String, hybrid::Fused)> =
+                    cursors.into_iter().zip(hits.drain(..)).collect();
+                let next_cursor = page.finish(&mut keyed, |(cursor, _)| cursor);
+                let ids: Vec<String> = keyed.iter().map(|(_, h)| h.id.clone()).collect();
+                let summaries = items_store::summaries(conn, &owner, &ids)?;
+                // Words matched: the index's snippet. Found by meaning alone: the passage.
+                let matched: Vec<store::Hit> = by_text
+                    .into_iter()
+                    .filter(|h| ids.contains(&h.id))
+                    .collect();
+                let mut snippets: HashMap<String, String> =
+                    store::snippets(conn, &owner, &parsed, &matched)?
+                        .into_iter()
+                        .collect();
+                for (_, hit) in &keyed {
+                    if !snippets.contains_key(&hit.id) {
+                        let passage =
+                            embeddings::nearest_passage(conn, &hit.id, &model, &query_vector)?;
+                        snippets.insert(hit.id.clone(), store::passage_snippet(&passage));
+                    }
+                }
+                Ok(Ok((keyed, next_cursor, summaries, snippets)))
+            },
+        )
+        .await??;
+    let ranked = hits.into_iter().map(|(_, hit)| (hit.id, hit.score));
+    Ok(web::Json(SearchPage {
+        items: assemble(ranked, summaries, snippets),
+        next_cursor,
+        mode: SearchMode::Hybrid,
+    }))
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]
@@ -162,6 +271,17 @@ pub async fn put_embeddings(
             "vectors",
             format!("at most {MAX_VECTOR_VALUES} numbers in all"),
         );
+    }
+    if let Some(own) = state.embedder.as_deref() {
+        if input.model == own.name() && dims != own.dims() && dims > 0 {
+            errors.add(
+                "vectors",
+                format!(
+                    "this model's vectors have {} dimensions (the service computes them)",
+                    own.dims()
+                ),
+            );
+        }
     }
     errors.finish()?;
     let mut errors = Errors::default();

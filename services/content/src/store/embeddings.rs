@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use peermesh_db::{DbConnection, DbError};
 
-use crate::schema::{content_embeddings, embedding_models};
+use crate::schema::{content_chunks, content_embeddings, embedding_models};
 use crate::vectors::{self, TopK};
 
 /// Rows read per round trip while scanning: bounded memory whatever the corpus size.
@@ -160,6 +160,35 @@ pub fn item_overview(
         }
     }
     Ok(overview)
+}
+
+/// The text of the item's chunk whose vector of `model` is nearest to `query` (unit
+/// length); empty when it has none.
+pub fn nearest_passage(
+    conn: &mut DbConnection,
+    item_id: &str,
+    model: &str,
+    query: &[f32],
+) -> Result<String, DbError> {
+    let rows: Vec<(i32, Vec<u8>)> = content_embeddings::table
+        .filter(content_embeddings::item_id.eq(item_id.to_owned()))
+        .filter(content_embeddings::model.eq(model.to_owned()))
+        .select((content_embeddings::chunk, content_embeddings::vector))
+        .load(conn)?;
+    let best = rows
+        .iter()
+        .filter_map(|(chunk, v)| vectors::dot_bytes(query, v).map(|score| (*chunk, score)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((chunk, _)) = best else {
+        return Ok(String::new());
+    };
+    Ok(content_chunks::table
+        .filter(content_chunks::item_id.eq(item_id.to_owned()))
+        .filter(content_chunks::idx.eq(chunk))
+        .select(content_chunks::text)
+        .first(conn)
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// The item's unit vectors of `model`, by chunk.

@@ -245,6 +245,7 @@ pub fn insert(
     }
     replace_tags(conn, &item.owner_id, &item.id, tags)?;
     replace_chunks(conn, &item.id, &item.body, chunks)?;
+    super::embed_jobs::enqueue(conn, &item.owner_id, &item.id, item.version)?;
     Ok(())
 }
 
@@ -395,6 +396,9 @@ pub fn update(
     }
     if let (Some(chunks), Some(body)) = (&changes.chunks, &changes.body) {
         replace_chunks(conn, &item.id, body, chunks)?;
+    }
+    if changes.body.is_some() {
+        super::embed_jobs::enqueue(conn, &item.owner_id, &item.id, item.version + 1)?;
     }
     Ok(true)
 }

@@ -2,6 +2,7 @@
 //! reads another service's tables.
 
 pub mod changes;
+pub mod embed_jobs;
 pub mod embeddings;
 pub mod exports;
 pub mod items;

@@ -256,6 +256,22 @@ pub fn snippets(
         .collect())
 }
 
+/// Characters of a passage shown as the snippet of an item found by meaning alone.
+const PASSAGE_CHARS: usize = 200;
+
+/// The start of a passage (cut at a word, `…` when cut), HTML-escaped, unmarked.
+pub fn passage_snippet(passage: &str) -> String {
+    let passage = passage.trim();
+    match passage.char_indices().nth(PASSAGE_CHARS) {
+        None => highlight(passage),
+        Some((end, _)) => {
+            let cut = &passage[..end];
+            let cut = cut.rfind(char::is_whitespace).map_or(cut, |at| &cut[..at]);
+            format!("{}…", highlight(cut.trim_end()))
+        }
+    }
+}
+
 /// HTML-escapes a snippet and turns the database's marks into `<mark>` elements.
 fn highlight(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len() + 16);
@@ -277,6 +293,20 @@ fn highlight(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passages_are_cut_at_a_word_and_escaped() {
+        assert_eq!(passage_snippet("  a <short> one "), "a &lt;short&gt; one");
+        let long = "word ".repeat(100);
+        let snippet = passage_snippet(&long);
+        assert!(snippet.ends_with("word…"), "{snippet}");
+        assert!(snippet.chars().count() <= PASSAGE_CHARS + 1);
+        let unbroken = "é".repeat(300);
+        assert_eq!(
+            passage_snippet(&unbroken).chars().count(),
+            PASSAGE_CHARS + 1
+        );
+    }
 
     #[test]
     fn snippets_are_escaped_and_marked() {

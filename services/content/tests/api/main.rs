@@ -5,9 +5,11 @@
 mod access;
 mod changes;
 mod conformance;
+mod embeddings;
 mod exports;
 mod graph;
 mod items;
+mod recall;
 mod search;
 mod support;
 mod telemetry;
