@@ -743,7 +743,8 @@ async fn metric(http: &reqwest::Client, service: &str, name: &str) -> f64 {
     let text = resp.text().await.unwrap_or_default();
     text.lines()
         .find_map(|l| {
-            let (key, value) = l.split_once(' ')?;
+            let (key, value) = l.rsplit_once(' ')?;
+            let key = key.split_once('{').map_or(key, |(k, _)| k);
             (key == name).then(|| value.trim().parse().ok())?
         })
         .unwrap_or(0.0)

@@ -231,3 +231,57 @@ async fn a_broken_model_folder_stops_the_service_at_start() {
     assert!(error.contains("CONTENT_EMBED_MODEL_DIR"), "{error}");
     assert!(error.contains("config.json"), "{error}");
 }
+
+#[actix_web::test]
+async fn items_written_without_a_model_are_embedded_by_a_process_that_has_one() {
+    // Content without a model takes the writes; the queue keeps them.
+    let env = env(&[]).await;
+    let user = env.user().await;
+    let token = &user.access_token;
+    let first = id(&env
+        .create(token, item("Herons", "A heron in the marsh."))
+        .await);
+    let second = id(&env.create(token, item("Tea", "Boil the kettle.")).await);
+
+    // A process of its own on the same database, with the model, embeds them.
+    let dir = tempfile::tempdir().expect("model folder");
+    embedding_model::write(dir.path());
+    let embedder = Verifier::Content
+        .spawn(
+            &peermesh_test_support::spawn::jwks_url(&env.auth),
+            &[
+                ("DATABASE_URL", env.content.db.url().to_owned()),
+                ("EMBED_MODEL_DIR", dir.path().display().to_string()),
+                ("EMBED_MODEL_NAME", MODEL.to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(embedded(&env, token, &first).await, 1);
+    assert_eq!(embedded(&env, token, &second).await, 1);
+    let metrics = embedder
+        .client
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("content_embedded_items_total{service=\"content\"} 2"),
+        "{metrics}"
+    );
+
+    // Only the process with the model ranks by meaning.
+    let resp = embedder
+        .client
+        .request(Method::GET, "/api/v1/content/search?q=zebra&mode=hybrid")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("search");
+    let page: Value = resp.json().await.expect("JSON");
+    assert_eq!(page["mode"], "hybrid");
+    assert_eq!(hit_ids(&page).len(), 2);
+    let page = search(&env, token, "q=zebra&mode=hybrid").await;
+    assert_eq!(page["mode"], "fulltext");
+    assert_eq!(hit_ids(&page).len(), 0);
+}
