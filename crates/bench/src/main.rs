@@ -663,16 +663,7 @@ async fn bench_content(
         linked * 3
     ));
 
-    let (h, t, i2, c) = (http.clone(), token.clone(), ids.clone(), collection.clone());
-    let mut vectors = drive_n(items, 16, move |i| {
-        let (http, token, ids, base) = (h.clone(), t.clone(), i2.clone(), c.clone());
-        async move {
-            let mut rng = Rng(0x51_7cc1_b727_220a ^ (i as u64 + 7));
-            let body = json!({"model": "bench-384", "vectors": [{"chunk": 0, "vector": vector(&mut rng, DIMS)}]});
-            ok(http.put(format!("{base}/{}/embeddings", ids[i])).bearer_auth(&*token).json(&body).send().await, 204).await
-        }
-    })
-    .await;
+    let mut vectors = put_vectors(&http, &token, &ids, &collection).await;
     vectors.report(&format!(
         "PUT /content/{{id}}/embeddings, {items} x {DIMS} dims (16 clients)"
     ));
@@ -735,6 +726,30 @@ async fn bench_content(
     ));
 }
 
+/// One random 384-dim vector of model `bench-384` per item (16 clients).
+async fn put_vectors(
+    http: &reqwest::Client,
+    token: &Arc<String>,
+    ids: &Arc<Vec<String>>,
+    collection: &str,
+) -> Run {
+    let (h, t, i2, c) = (
+        http.clone(),
+        token.clone(),
+        ids.clone(),
+        collection.to_owned(),
+    );
+    drive_n(ids.len(), 16, move |i| {
+        let (http, token, ids, base) = (h.clone(), t.clone(), i2.clone(), c.clone());
+        async move {
+            let mut rng = Rng(0x51_7cc1_b727_220a ^ (i as u64 + 7));
+            let body = json!({"model": "bench-384", "vectors": [{"chunk": 0, "vector": vector(&mut rng, DIMS)}]});
+            ok(http.put(format!("{base}/{}/embeddings", ids[i])).bearer_auth(&*token).json(&body).send().await, 204).await
+        }
+    })
+    .await
+}
+
 /// A counter or gauge of a service's `/metrics` (0 when absent).
 async fn metric(http: &reqwest::Client, service: &str, name: &str) -> f64 {
     let Ok(resp) = http.get(format!("{service}/metrics")).send().await else {
@@ -764,7 +779,7 @@ async fn bench_embed_throughput(
     let words = Arc::new(vocabulary(5000));
     let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); items]));
     let collection = format!("{service}/api/v1/content");
-    let before = metric(&http, &service, "content_embedded_chunks_total").await;
+    let before = metric(&http, &service, "peermesh_content_embedded_chunks_total").await;
     let seeded = seed_items(&http, &collection, &token, &words, &ids, 0..items).await;
     assert_eq!(seeded.errors, 0, "seeding failed");
     // Timed from the first look after every item is in (those embedded meanwhile are
@@ -772,8 +787,8 @@ async fn bench_embed_throughput(
     let mut start = None;
     let started_at = Instant::now();
     loop {
-        let done = metric(&http, &service, "content_embedded_chunks_total").await;
-        let waiting = metric(&http, &service, "content_embedding_backlog").await;
+        let done = metric(&http, &service, "peermesh_content_embedded_chunks_total").await;
+        let waiting = metric(&http, &service, "peermesh_content_embedding_backlog").await;
         if start.is_none() && done > before {
             start = Some((Instant::now(), done));
         }
@@ -820,16 +835,7 @@ async fn bench_hybrid(
     assert_eq!(seeded.errors, 0, "seeding failed");
     let ids: Arc<Vec<String>> = Arc::new(ids.lock().unwrap().clone());
     let token = Arc::new(login(&http, &base, &email).await);
-    let (h, t, i2, c) = (http.clone(), token.clone(), ids.clone(), collection.clone());
-    let vectors = drive_n(items, 16, move |i| {
-        let (http, token, ids, base) = (h.clone(), t.clone(), i2.clone(), c.clone());
-        async move {
-            let mut rng = Rng(0x51_7cc1_b727_220a ^ (i as u64 + 7));
-            let body = json!({"model": "bench-384", "vectors": [{"chunk": 0, "vector": vector(&mut rng, DIMS)}]});
-            ok(http.put(format!("{base}/{}/embeddings", ids[i])).bearer_auth(&*token).json(&body).send().await, 204).await
-        }
-    })
-    .await;
+    let vectors = put_vectors(&http, &token, &ids, &collection).await;
     assert_eq!(vectors.errors, 0, "storing vectors failed");
     let token = Arc::new(login(&http, &base, &email).await);
     for clients in [1, 8] {
@@ -1125,24 +1131,25 @@ async fn bench_ingest(http: reqwest::Client, base: String, secs: u64, conc: usiz
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_owned());
-    let secs: u64 = arg(2, "10").parse().unwrap();
-    let conc: usize = arg(3, "16").parse().unwrap();
+    // Most commands take <base-url> <secs> <concurrency> first.
+    let secs = || -> u64 { arg(2, "10").parse().unwrap() };
+    let conc = || -> usize { arg(3, "16").parse().unwrap() };
     let base = arg(1, "http://127.0.0.1:8080");
     match args.first().map(String::as_str) {
         Some("argon2") => bench_argon2(arg(1, "10").parse().unwrap()),
-        Some("login") => bench_login(client(), base, secs, conc).await,
-        Some("refresh") => bench_refresh(client(), base, secs, conc).await,
+        Some("login") => bench_login(client(), base, secs(), conc()).await,
+        Some("refresh") => bench_refresh(client(), base, secs(), conc()).await,
         Some("me") => {
             bench_me(
                 client(),
                 base,
-                secs,
-                conc,
-                &format!("GET /me ({conc} clients)"),
+                secs(),
+                conc(),
+                &format!("GET /me ({} clients)", conc()),
             )
             .await;
         }
-        Some("ingest") => bench_ingest(client(), base, secs, conc).await,
+        Some("ingest") => bench_ingest(client(), base, secs(), conc()).await,
         Some("content") => {
             let items: usize = arg(4, "100000").parse().unwrap();
             let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
@@ -1154,28 +1161,27 @@ async fn main() {
                 reps: env("BENCH_REPS", "3").parse().unwrap(),
                 wrk_threads: env("BENCH_WRK_THREADS", "1").parse().unwrap(),
             };
-            bench_content(client(), base, secs, conc, items, refs).await;
+            bench_content(client(), base, secs(), conc(), items, refs).await;
         }
         Some("embed-throughput") => {
-            bench_embed_throughput(client(), base, arg(2, ""), arg(3, "300").parse().unwrap())
+            bench_embed_throughput(client(), base, arg(2, ""), arg(3, "100").parse().unwrap())
                 .await;
         }
         Some("hybrid") => {
-            let secs = arg(3, "10").parse().unwrap();
             bench_hybrid(
                 client(),
                 base,
                 arg(2, ""),
-                secs,
+                arg(3, "10").parse().unwrap(),
                 arg(4, "100000").parse().unwrap(),
             )
             .await;
         }
         Some("soak") => {
-            soak::run(base, secs, conc, arg(4, ".dev/pids"), arg(5, "")).await;
+            soak::run(base, secs(), conc(), arg(4, ".dev/pids"), arg(5, "")).await;
         }
         _ => {
-            eprintln!("usage: peermesh-bench argon2 <secs> | login|refresh|me <base-url> <secs> <concurrency> | content <base-url> <secs> <concurrency> <items> <reference-url>");
+            eprintln!("usage: peermesh-bench argon2 <secs> | login|refresh|me|ingest <base-url> <secs> <concurrency> | content <base-url> <secs> <concurrency> <items> <reference-url> [<fastapi-url>] | embed-throughput <base-url> <content-url> <items> | hybrid <base-url> <content-url> <secs> <items> | soak <base-url> <secs> <concurrency> <pid-dir> [<gateway-pid>]");
             std::process::exit(2);
         }
     }

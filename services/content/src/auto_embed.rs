@@ -24,7 +24,7 @@ const CLAIM: i64 = 4;
 /// Texts run through the model together.
 const BATCH: usize = 16;
 /// How long a process holds an item it embeds.
-const LEASE_SECS: i64 = 600;
+const LEASE_SECS: i64 = 120;
 /// Tries before an item is left without vectors (each failure is logged).
 const MAX_ATTEMPTS: i32 = 5;
 const MAX_DELAY: Duration = Duration::from_secs(3600);

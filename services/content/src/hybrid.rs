@@ -22,28 +22,23 @@ pub struct Fused {
 /// Fuses two rankings (best first) into one, best first; ties go to the smaller id.
 pub fn fuse(text: &[String], vector: &[String]) -> Vec<Fused> {
     let mut by_id: HashMap<&str, Fused> = HashMap::new();
-    for (i, id) in text.iter().enumerate() {
-        let hit = by_id.entry(id).or_insert_with(|| Fused {
-            id: id.clone(),
-            score: 0.0,
-            text_rank: None,
-            vector_rank: None,
-        });
-        if hit.text_rank.is_none() {
-            hit.text_rank = Some(i + 1);
-            hit.score += 1.0 / (K + (i + 1) as f64);
-        }
-    }
-    for (i, id) in vector.iter().enumerate() {
-        let hit = by_id.entry(id).or_insert_with(|| Fused {
-            id: id.clone(),
-            score: 0.0,
-            text_rank: None,
-            vector_rank: None,
-        });
-        if hit.vector_rank.is_none() {
-            hit.vector_rank = Some(i + 1);
-            hit.score += 1.0 / (K + (i + 1) as f64);
+    let rankings: [(&[String], fn(&mut Fused) -> &mut Option<usize>); 2] = [
+        (text, |h| &mut h.text_rank),
+        (vector, |h| &mut h.vector_rank),
+    ];
+    for (ranking, rank_of) in rankings {
+        for (i, id) in ranking.iter().enumerate() {
+            let hit = by_id.entry(id).or_insert_with(|| Fused {
+                id: id.clone(),
+                score: 0.0,
+                text_rank: None,
+                vector_rank: None,
+            });
+            let rank = rank_of(hit);
+            if rank.is_none() {
+                *rank = Some(i + 1);
+                hit.score += 1.0 / (K + (i + 1) as f64);
+            }
         }
     }
     let mut fused: Vec<Fused> = by_id.into_values().collect();

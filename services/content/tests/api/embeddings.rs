@@ -266,7 +266,7 @@ async fn items_written_without_a_model_are_embedded_by_a_process_that_has_one() 
         .await
         .expect("text");
     assert!(
-        metrics.contains("content_embedded_items_total{service=\"content\"} 2"),
+        metrics.contains("\npeermesh_content_embedded_items_total{service=\"content\"} 2\n"),
         "{metrics}"
     );
 
