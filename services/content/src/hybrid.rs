@@ -19,10 +19,13 @@ pub struct Fused {
     pub vector_rank: Option<usize>,
 }
 
+/// Where a hit keeps its rank in one of the rankings.
+type RankOf = fn(&mut Fused) -> &mut Option<usize>;
+
 /// Fuses two rankings (best first) into one, best first; ties go to the smaller id.
 pub fn fuse(text: &[String], vector: &[String]) -> Vec<Fused> {
     let mut by_id: HashMap<&str, Fused> = HashMap::new();
-    let rankings: [(&[String], fn(&mut Fused) -> &mut Option<usize>); 2] = [
+    let rankings: [(&[String], RankOf); 2] = [
         (text, |h| &mut h.text_rank),
         (vector, |h| &mut h.vector_rank),
     ];
