@@ -672,20 +672,15 @@ async fn bench_content(
     // the items), first from one client (the latency a user sees), then from eight
     // (the machine saturated: latency is mostly queueing).
     for clients in [1, 8] {
-        let (h, t, w, c) = (
-            http.clone(),
-            token.clone(),
-            words.clone(),
-            collection.clone(),
-        );
-        let mut search = drive(secs, clients, move |_| {
-            let (http, token, words, base) = (h.clone(), t.clone(), w.clone(), c.clone());
-            async move {
-                let mut rng = Rng(rand_suffix() as u64 | 1);
-                let word = &words[20 + rng.below(200)];
-                get_ok(&http, format!("{base}/search?q={word}&limit=20"), &token).await
-            }
-        })
+        let mut search = search_words(
+            &http,
+            &token,
+            &words,
+            &collection,
+            secs,
+            clients,
+            "fulltext",
+        )
         .await;
         search.report(&format!(
             "GET /content/search, one mid-frequency word, 20 hits ({clients} client(s))"
@@ -724,6 +719,35 @@ async fn bench_content(
     similar.report(&format!(
         "POST /content/search/similar over {items} x {DIMS} dims, k=10 (2 clients)"
     ));
+}
+
+/// Searches for one mid-frequency word at a time (ranks 20-220 of the Zipf
+/// vocabulary: each in 15-85 % of the items), 20 hits, from `clients` clients.
+async fn search_words(
+    http: &reqwest::Client,
+    token: &Arc<String>,
+    words: &Arc<Vec<String>>,
+    collection: &str,
+    secs: u64,
+    clients: usize,
+    mode: &'static str,
+) -> Run {
+    let (h, t, w, c) = (
+        http.clone(),
+        token.clone(),
+        words.clone(),
+        collection.to_owned(),
+    );
+    drive(secs, clients, move |_| {
+        let (http, token, words, base) = (h.clone(), t.clone(), w.clone(), c.clone());
+        async move {
+            let mut rng = Rng(rand_suffix() as u64 | 1);
+            let word = &words[20 + rng.below(200)];
+            let url = format!("{base}/search?q={word}&limit=20&mode={mode}");
+            get_ok(&http, url, &token).await
+        }
+    })
+    .await
 }
 
 /// One random 384-dim vector of model `bench-384` per item (16 clients).
@@ -840,26 +864,8 @@ async fn bench_hybrid(
     let token = Arc::new(login(&http, &base, &email).await);
     for clients in [1, 8] {
         for mode in ["fulltext", "hybrid"] {
-            let (h, t, w, c) = (
-                http.clone(),
-                token.clone(),
-                words.clone(),
-                collection.clone(),
-            );
-            let mut search = drive(secs, clients, move |_| {
-                let (http, token, words, base) = (h.clone(), t.clone(), w.clone(), c.clone());
-                async move {
-                    let mut rng = Rng(rand_suffix() as u64 | 1);
-                    let word = &words[20 + rng.below(200)];
-                    get_ok(
-                        &http,
-                        format!("{base}/search?q={word}&limit=20&mode={mode}"),
-                        &token,
-                    )
-                    .await
-                }
-            })
-            .await;
+            let mut search =
+                search_words(&http, &token, &words, &collection, secs, clients, mode).await;
             search.report(&format!(
                 "GET /content/search?mode={mode} over {items} items, one mid-frequency word, 20 hits ({clients} client(s))"
             ));

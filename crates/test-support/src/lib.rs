@@ -37,10 +37,28 @@ pub fn workspace_root() -> std::path::PathBuf {
 /// A loopback port nobody listens on right now (for a service that must know its
 /// port in advance, or a server that is down).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    // Below the kernel's ephemeral range (32768 and up), where every port-0 listener
+    // and outgoing connection of the tests running meanwhile gets its port: a port
+    // picked from there could be taken again before the service binds it (seen: a
+    // test's ingestion failed to start with "Address already in use"). Each test
+    // process walks 20000..32000 from its own random start.
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        rand::random::<u32>() % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + COUNT)
 }
 
 /// A service binary of this workspace, built beside the running test binary
