@@ -182,11 +182,11 @@ async fn hybrid_search(
                         None => return Ok(Err(bad_cursor())),
                     },
                 };
-                let mut hits: Vec<hybrid::Fused> =
-                    rest.iter().take(page.fetch() as usize).cloned().collect();
-                let cursors: Vec<String> = hits.iter().map(hybrid::cursor_of).collect();
-                let mut keyed: Vec<(String, hybrid::Fused)> =
-                    cursors.into_iter().zip(hits.drain(..)).collect();
+                let mut keyed: Vec<(String, hybrid::Fused)> = rest
+                    .iter()
+                    .take(page.fetch() as usize)
+                    .map(|hit| (hybrid::cursor_of(hit), hit.clone()))
+                    .collect();
                 let next_cursor = page.finish(&mut keyed, |(cursor, _)| cursor);
                 let ids: Vec<String> = keyed.iter().map(|(_, h)| h.id.clone()).collect();
                 let summaries = items_store::summaries(conn, &owner, &ids)?;

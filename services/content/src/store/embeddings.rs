@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use peermesh_db::{DbConnection, DbError};
 
-use crate::schema::{content_chunks, content_embeddings, embedding_models};
+use crate::schema::{content_embeddings, embedding_models};
 use crate::vectors::{self, TopK};
 
 /// Rows read per round trip while scanning: bounded memory whatever the corpus size.
@@ -182,12 +182,9 @@ pub fn nearest_passage(
     let Some((chunk, _)) = best else {
         return Ok(String::new());
     };
-    Ok(content_chunks::table
-        .filter(content_chunks::item_id.eq(item_id.to_owned()))
-        .filter(content_chunks::idx.eq(chunk))
-        .select(content_chunks::text)
-        .first(conn)
-        .optional()?
+    Ok(super::items::chunks(conn, item_id, Some(chunk - 1), 1)?
+        .pop()
+        .map(|c| c.text)
         .unwrap_or_default())
 }
 
