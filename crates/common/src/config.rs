@@ -57,6 +57,67 @@ fn custom_error(prefix: &str, msg: &str) -> ConfigError {
     }
 }
 
+/// A service's settings: sections read from the variables under its prefix, then
+/// checked as a whole. [`load`] is the one way every service reads them.
+pub trait ServiceSettings: Sized {
+    /// `AUTH_`, `INGEST_`, `CONTENT_`.
+    const PREFIX: &'static str;
+    /// The port used when `<PREFIX>PORT` is not set.
+    const DEFAULT_PORT: u16;
+
+    /// Reads each section from `vars` (`vars.server()`, `vars.section()`).
+    fn read(vars: &Vars) -> Result<Self, ConfigError>;
+
+    /// What the types alone cannot say (one value against another, a name's form);
+    /// start-up stops with the variable named.
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    fn server(&self) -> &ServerSettings;
+}
+
+/// The variables one service reads its sections from.
+pub struct Vars {
+    prefix: &'static str,
+    vars: Vec<(String, String)>,
+}
+
+impl Vars {
+    /// One section: its field `port` reads `<PREFIX>PORT`.
+    pub fn section<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        from_iter(self.prefix, self.vars.iter().cloned())
+    }
+
+    /// The settings every service has, with the shared names as fallbacks.
+    pub fn server(&self) -> Result<ServerSettings, ConfigError> {
+        ServerSettings::from_iter(self.prefix, self.vars.clone())
+    }
+}
+
+/// Reads and checks a service's settings from `vars` (`std::env::vars()` in a
+/// binary, an explicit list in tests and tools).
+pub fn load<S: ServiceSettings>(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<S, ConfigError> {
+    let settings = S::read(&Vars {
+        prefix: S::PREFIX,
+        vars: vars.into_iter().collect(),
+    })?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+impl ConfigError {
+    /// A value that is well formed but not acceptable, for `validate()`.
+    pub fn invalid(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// Addresses (`10.0.0.7`) and networks (`172.16.0.0/12`), comma separated, read from one
 /// variable (in containers an address is often known only by its network).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -278,6 +339,56 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "missing required environment variable AUTH_SIGNING_KEY_FILE"
+        );
+    }
+
+    #[test]
+    fn load_reads_every_section_under_the_prefix_then_validates() {
+        #[derive(Debug, Deserialize)]
+        struct Limits {
+            #[serde(default)]
+            min: u32,
+            max: u32,
+        }
+        #[derive(Debug)]
+        struct Service {
+            server: ServerSettings,
+            limits: Limits,
+        }
+        impl ServiceSettings for Service {
+            const PREFIX: &'static str = "SVC_";
+            const DEFAULT_PORT: u16 = 1;
+            fn read(vars: &Vars) -> Result<Self, ConfigError> {
+                Ok(Self {
+                    server: vars.server()?,
+                    limits: vars.section()?,
+                })
+            }
+            fn validate(&self) -> Result<(), ConfigError> {
+                if self.limits.min > self.limits.max {
+                    return Err(ConfigError::invalid("SVC_MIN", "must not exceed SVC_MAX"));
+                }
+                Ok(())
+            }
+            fn server(&self) -> &ServerSettings {
+                &self.server
+            }
+        }
+
+        let s: Service = load(vars(&[("SVC_PORT", "7"), ("SVC_MAX", "3"), ("MAX", "9")])).unwrap();
+        assert_eq!(
+            (s.server().port, s.limits.min, s.limits.max),
+            (Some(7), 0, 3)
+        );
+        let err = load::<Service>(vars(&[("SVC_MIN", "4"), ("SVC_MAX", "3")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid environment variable SVC_MIN: must not exceed SVC_MAX"
+        );
+        let err = load::<Service>(vars(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing required environment variable SVC_MAX"
         );
     }
 

@@ -13,7 +13,7 @@ use paperclip::actix::{web, OpenApiExt};
 use paperclip::v2::models::{DefaultApiRaw, Info};
 use slog::Logger;
 
-use crate::config::ServerSettings;
+use crate::config::{ServerSettings, ServiceSettings};
 use crate::error::ApiError;
 use crate::health::{self, Readiness};
 use crate::http::configure_extractors;
@@ -315,24 +315,22 @@ pub enum BasicCommand {
     Healthcheck,
 }
 
-/// Runs a service binary's basic `command` (`None` serves): loads the settings with
-/// `load`, then serves what `build` makes, applies migrations with `migrate`, or
-/// checks health.
-pub fn main<T, L, B, Fut, M>(
+/// Runs a service binary's basic `command` (`None` serves): loads the settings from
+/// the environment, then serves what `build` makes, applies migrations with
+/// `migrate`, or checks health.
+pub fn main<T, B, Fut, M>(
     service: &'static str,
     command: Option<BasicCommand>,
-    load: L,
     build: B,
     migrate: M,
 ) -> std::process::ExitCode
 where
-    L: FnOnce() -> Result<T, StartupError>,
-    T: HasServerSettings,
+    T: ServiceSettings,
     B: FnOnce(T, Logger) -> Fut,
     Fut: std::future::Future<Output = Result<Application, StartupError>>,
     M: FnOnce(&T) -> Result<Vec<String>, String>,
 {
-    let settings = match load() {
+    let settings = match crate::config::load::<T>(std::env::vars()) {
         Ok(s) => s,
         Err(err) => return fail(service, None, &err.to_string()),
     };
@@ -403,17 +401,9 @@ fn fail(service: &'static str, logger: Option<&Logger>, reason: &str) -> std::pr
     std::process::ExitCode::FAILURE
 }
 
-/// Service settings that embed the shared server settings.
-pub trait HasServerSettings {
-    /// The port used when `<PREFIX>PORT` is not set.
-    const DEFAULT_PORT: u16;
-
-    fn server(&self) -> &ServerSettings;
-}
-
 /// `<binary> healthcheck`: exit 0 when the service on this machine answers `GET /health`
 /// with 200 within 3 s. For container health checks in images without curl or a shell.
-fn healthcheck<T: HasServerSettings>(settings: &T) -> std::process::ExitCode {
+fn healthcheck<T: ServiceSettings>(settings: &T) -> std::process::ExitCode {
     use std::io::{Read, Write};
     let port = settings.server().port.unwrap_or(T::DEFAULT_PORT);
     let timeout = Duration::from_secs(3);

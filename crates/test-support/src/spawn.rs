@@ -117,7 +117,8 @@ pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
     all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     all.extend(extra.iter().cloned());
     let settings =
-        peermesh_auth::Settings::from_vars(vars("AUTH_", &db, &all)).expect("auth settings");
+        peermesh_common::config::load::<peermesh_auth::Settings>(vars("AUTH_", &db, &all))
+            .expect("auth settings");
     let app = peermesh_auth::build(settings, crate::logs::logger("auth"))
         .await
         .expect("auth starts");
@@ -196,11 +197,13 @@ impl Verifier {
         });
         let app = match self {
             Verifier::Content => {
-                let settings = peermesh_content::Settings::from_vars(vars).expect("settings");
+                let settings = peermesh_common::config::load::<peermesh_content::Settings>(vars)
+                    .expect("settings");
                 peermesh_content::build(settings, logger).await
             }
             Verifier::Ingestion => {
-                let settings = peermesh_ingestion::Settings::from_vars(vars).expect("settings");
+                let settings = peermesh_common::config::load::<peermesh_ingestion::Settings>(vars)
+                    .expect("settings");
                 peermesh_ingestion::build(settings, logger).await
             }
         };

@@ -104,7 +104,8 @@ pub fn run(command: Command) -> Result<String, String> {
 
 /// One connection, on a database brought up to date first.
 fn open_db() -> Result<peermesh_db::Db, String> {
-    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let settings =
+        peermesh_common::config::load::<Settings>(std::env::vars()).map_err(|e| e.to_string())?;
     let url = settings.server.database_url_or(DEFAULT_DATABASE_URL);
     let db = peermesh_db::Db::connect(&url, 1, &MIGRATIONS).map_err(|e| e.to_string())?;
     db.migrate().map_err(|e| e.to_string())?;

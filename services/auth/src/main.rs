@@ -12,7 +12,6 @@ fn main() -> std::process::ExitCode {
     peermesh_common::server::main(
         peermesh_auth::SERVICE,
         basic,
-        peermesh_auth::Settings::from_env,
         peermesh_auth::build,
         |settings| {
             peermesh_db::migrate_only(

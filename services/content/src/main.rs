@@ -14,7 +14,6 @@ fn main() -> std::process::ExitCode {
     peermesh_common::server::main(
         peermesh_content::SERVICE,
         cli.command,
-        peermesh_content::Settings::from_env,
         peermesh_content::build,
         |settings| {
             peermesh_db::migrate_only(

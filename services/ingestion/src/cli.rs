@@ -44,7 +44,8 @@ pub enum JobsCommand {
 
 /// Runs an operator's jobs command; the text to print, or why it failed.
 pub fn jobs(command: JobsCommand) -> Result<String, String> {
-    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let settings =
+        peermesh_common::config::load::<Settings>(std::env::vars()).map_err(|e| e.to_string())?;
     let url = settings.server.database_url_or(DEFAULT_DATABASE_URL);
     let db = peermesh_db::Db::connect(&url, 1, &MIGRATIONS).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -16,7 +16,6 @@ fn main() -> std::process::ExitCode {
     peermesh_common::server::main(
         peermesh_ingestion::SERVICE,
         basic,
-        peermesh_ingestion::Settings::from_env,
         peermesh_ingestion::build,
         |settings| {
             peermesh_db::migrate_only(

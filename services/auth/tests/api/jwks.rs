@@ -107,7 +107,7 @@ async fn assert_issued_tokens_verify(app: &peermesh_test_support::spawn::Spawned
 
 #[test]
 fn a_missing_key_file_is_a_clear_start_up_error() {
-    let err = peermesh_auth::Settings::from_vars(vec![]).unwrap_err();
+    let err = peermesh_common::config::load::<peermesh_auth::Settings>(vec![]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "missing required environment variable AUTH_SIGNING_KEY_FILE"
