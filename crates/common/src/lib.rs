@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod outbound;
 pub mod pagination;
+pub mod reply;
 pub mod server;
 pub mod trace;
 

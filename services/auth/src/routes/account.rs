@@ -7,7 +7,7 @@ use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::Deserialize;
 
-use super::{tokens_for, user_agent, NoStore, TokensOut};
+use super::{tokens_for, user_agent, TokensOut};
 use crate::domain::{parse_display_name, Email};
 use crate::error::AuthError;
 use crate::metrics::Grant;
@@ -16,6 +16,7 @@ use crate::store::sessions::{self, Refresh};
 use crate::store::{throttle, users};
 use crate::tokens::{random_secret, secret_hash};
 use crate::AppState;
+use peermesh_common::reply::{Code, Reply};
 
 pub(super) const REFRESH_PREFIX: &str = "pmr_";
 
@@ -34,7 +35,7 @@ pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: JsonBody<RegisterIn>,
-) -> Result<NoStore<TokensOut, 201>, ApiError> {
+) -> Result<Reply<TokensOut, Code<201>>, ApiError> {
     let body = body.into_inner();
     let mut errors = Vec::new();
     let email = Email::parse(&body.email).map_err(|e| errors.push(e)).ok();
@@ -78,9 +79,10 @@ pub async fn register(
             e => AuthError::Db(e),
         })?;
     state.mailer.wake();
-    Ok(NoStore(
-        tokens_for(&state, &user, &family, refresh, Vec::new(), Grant::Register).await?,
-    ))
+    Ok(
+        Reply::new(tokens_for(&state, &user, &family, refresh, Vec::new(), Grant::Register).await?)
+            .no_store(),
+    )
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]
@@ -96,7 +98,7 @@ pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: JsonBody<LoginIn>,
-) -> Result<NoStore<TokensOut, 200>, ApiError> {
+) -> Result<Reply<TokensOut>, ApiError> {
     let answer = sign_in(&state, &req, body.into_inner()).await;
     state
         .metrics
@@ -108,7 +110,7 @@ async fn sign_in(
     state: &AppState,
     req: &HttpRequest,
     body: LoginIn,
-) -> Result<NoStore<TokensOut, 200>, ApiError> {
+) -> Result<Reply<TokensOut>, ApiError> {
     let ip = state.client_ip(req).map(|i| i.to_string());
     let email = Email::parse(&body.email)
         .map(Email::into_string)
@@ -166,9 +168,10 @@ async fn sign_in(
         })
         .await
         .map_err(AuthError::from)?;
-    Ok(NoStore(
-        tokens_for(state, &user, &family, refresh, identities, Grant::Password).await?,
-    ))
+    Ok(
+        Reply::new(tokens_for(state, &user, &family, refresh, identities, Grant::Password).await?)
+            .no_store(),
+    )
 }
 
 /// The failed-login limits (`AUTH_LOGIN_*`).
@@ -235,7 +238,7 @@ pub struct RefreshIn {
 pub async fn refresh(
     state: web::Data<AppState>,
     body: JsonBody<RefreshIn>,
-) -> Result<NoStore<TokensOut, 200>, ApiError> {
+) -> Result<Reply<TokensOut>, ApiError> {
     let presented = body.into_inner().refresh_token.trim().to_owned();
     let fresh = random_secret(REFRESH_PREFIX);
     let policy = state.refresh;
@@ -256,7 +259,7 @@ pub async fn refresh(
             family,
             user,
             refresh_token,
-        } => Ok(NoStore(
+        } => Ok(Reply::new(
             tokens_for(
                 &state,
                 &user,
@@ -266,7 +269,8 @@ pub async fn refresh(
                 Grant::Refresh,
             )
             .await?,
-        )),
+        )
+        .no_store()),
         Refresh::Refused(reason) => Err(AuthError::InvalidRefreshToken(reason).into()),
         Refresh::Reused => {
             state.metrics.reuse_detected();

@@ -7,13 +7,14 @@ use peermesh_common::pagination::PageRequest;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
-use super::{NoStore, UserOut};
+use super::UserOut;
 use crate::domain::{parse_roles, parse_scope};
 use crate::error::AuthError;
 use crate::store::clients::{self, ServiceClient};
 use crate::store::{rfc3339, sessions, users};
 use crate::tokens::{random_secret, secret_hash};
 use crate::AppState;
+use peermesh_common::reply::{Code, Reply};
 
 const MAX_SCOPES: usize = 20;
 
@@ -111,7 +112,7 @@ pub async fn create_client(
     state: web::Data<AppState>,
     admin: AdminOnly,
     body: JsonBody<ClientIn>,
-) -> Result<NoStore<ClientCreatedOut, 201>, ApiError> {
+) -> Result<Reply<ClientCreatedOut, Code<201>>, ApiError> {
     let scopes = check_client(&body.name, &body.scopes)?;
     // Acting for users is beyond any admin's own rights (an admin writes only their
     // own items): only the operator grants it, through AUTH_CLIENTS_FILE or the CLI.
@@ -135,13 +136,14 @@ pub async fn create_client(
         .write(move |conn| clients::insert(conn, &client))
         .await
         .map_err(AuthError::from)?;
-    Ok(NoStore(ClientCreatedOut {
+    Ok(Reply::new(ClientCreatedOut {
         id: out.id,
         name: out.name,
         scopes: out.scopes,
         created_at: out.created_at,
         client_secret: secret,
-    }))
+    })
+    .no_store())
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]

@@ -8,7 +8,7 @@ use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{current_user, NoStore, UserOut};
+use super::{current_user, UserOut};
 use crate::bootstrap::promote_if_bootstrap;
 use crate::domain::Email;
 use crate::error::AuthError;
@@ -19,6 +19,7 @@ use crate::store::throttle::{self, Limit};
 use crate::store::{sessions, users};
 use crate::tokens::{random_secret, secret_hash};
 use crate::AppState;
+use peermesh_common::reply::{Code, Reply};
 
 const VERIFY_PREFIX: &str = "pmv_";
 const RESET_PREFIX: &str = "pmp_";
@@ -154,7 +155,7 @@ pub struct Accepted {
 pub async fn resend_verification(
     state: web::Data<AppState>,
     principal: Principal,
-) -> Result<NoStore<Accepted, 202>, ApiError> {
+) -> Result<Reply<Accepted, Code<202>>, ApiError> {
     let user = current_user(&state, principal.subject()).await?;
     if user.email_verified {
         return Err(ApiError::conflict(
@@ -193,10 +194,11 @@ pub async fn resend_verification(
     }
 }
 
-fn accepted(status: &str) -> NoStore<Accepted, 202> {
-    NoStore(Accepted {
+fn accepted(status: &str) -> Reply<Accepted, Code<202>> {
+    Reply::new(Accepted {
         status: status.into(),
     })
+    .no_store()
 }
 
 #[derive(Debug, Deserialize, Apiv2Schema)]
@@ -213,7 +215,7 @@ pub async fn forgot_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: JsonBody<ForgotIn>,
-) -> Result<NoStore<Accepted, 202>, ApiError> {
+) -> Result<Reply<Accepted, Code<202>>, ApiError> {
     let email = Email::parse(&body.email).map_err(|e| AuthError::Invalid(vec![e]))?;
     let ip_key = format!(
         "forgot-ip:{}",

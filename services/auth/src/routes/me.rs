@@ -6,12 +6,13 @@ use peermesh_common::http::JsonBody;
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
-use super::{current_user, NoStore, UserOut};
+use super::{current_user, UserOut};
 use crate::domain::parse_display_name;
 use crate::error::AuthError;
 use crate::password::check_new_password;
 use crate::store::{self, mail_outbox, rfc3339, sessions, throttle, users};
 use crate::AppState;
+use peermesh_common::reply::{Code, Reply};
 
 async fn user_out(state: &AppState, user: &users::User) -> Result<UserOut, ApiError> {
     let id = user.id.clone();
@@ -162,7 +163,7 @@ pub async fn delete_me(
     state: web::Data<AppState>,
     principal: Principal,
     body: JsonBody<AccountDeleteIn>,
-) -> Result<NoStore<AccountDeletedOut, 202>, ApiError> {
+) -> Result<Reply<AccountDeletedOut, Code<202>>, ApiError> {
     if principal.claims.has_role("service") {
         return Err(
             ApiError::forbidden("a service client has no account to delete")
@@ -203,10 +204,11 @@ pub async fn delete_me(
     state.closed.close(user.id.clone());
     state.eraser.wake();
     slog::info!(state.logger, "account deleted"; "user_id" => &user.id, "pending" => pending.join(","));
-    Ok(NoStore(AccountDeletedOut {
+    Ok(Reply::new(AccountDeletedOut {
         id: user.id,
         pending,
-    }))
+    })
+    .no_store())
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]

@@ -8,13 +8,9 @@ mod me;
 mod oauth;
 pub mod oauth_token;
 
-use std::collections::BTreeMap;
-
-use actix_web::body::BoxBody;
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, Responder};
-use paperclip::actix::{web, Apiv2Schema, OperationModifier};
-use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use paperclip::actix::{web, Apiv2Schema};
 use peermesh_common::openapi::{Contract, Header, Operation};
 use peermesh_common::ApiError;
 use serde::Serialize;
@@ -191,43 +187,6 @@ pub async fn tokens_for(
         token_type: "Bearer".into(),
         expires_in: state.issuer.access_ttl_secs(),
     })
-}
-
-/// A JSON answer with `STATUS` that must never be cached (it carries tokens or secrets).
-pub struct NoStore<T, const STATUS: u16>(pub T);
-
-impl<T: Serialize, const STATUS: u16> Responder for NoStore<T, STATUS> {
-    type Body = BoxBody;
-
-    fn respond_to(self, _req: &HttpRequest) -> HttpResponse<BoxBody> {
-        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK);
-        HttpResponse::build(status)
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(&self.0)
-    }
-}
-
-impl<T: paperclip::v2::schema::Apiv2Schema, const STATUS: u16> paperclip::v2::schema::Apiv2Schema
-    for NoStore<T, STATUS>
-{
-    fn name() -> Option<String> {
-        T::name()
-    }
-
-    fn raw_schema() -> DefaultSchemaRaw {
-        T::raw_schema()
-    }
-}
-
-impl<T: OperationModifier, const STATUS: u16> OperationModifier for NoStore<T, STATUS> {
-    fn update_response(op: &mut DefaultOperationRaw) {
-        peermesh_common::http::document_response::<T>(op, STATUS);
-    }
-
-    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
-        <T as OperationModifier>::update_definitions(map);
-    }
 }
 
 /// The user behind an access token; service tokens have no account here.

@@ -16,7 +16,7 @@ use peermesh_common::ApiError;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{tokens_for, user_agent, NoStore, TokensOut};
+use super::{tokens_for, user_agent, TokensOut};
 use crate::error::AuthError;
 use crate::metrics::Grant;
 use crate::oauth::Provider;
@@ -24,6 +24,7 @@ use crate::store::oauth::{self as store, PendingState};
 use crate::store::{sessions, users};
 use crate::tokens::{random_secret, secret_hash};
 use crate::AppState;
+use peermesh_common::reply::Reply;
 
 /// The one-time code is good for this long.
 const CODE_TTL_SECS: i64 = 60;
@@ -371,7 +372,7 @@ pub async fn exchange(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: JsonBody<ExchangeIn>,
-) -> Result<NoStore<TokensOut, 200>, ApiError> {
+) -> Result<Reply<TokensOut>, ApiError> {
     let ExchangeIn {
         code,
         code_verifier,
@@ -407,9 +408,10 @@ pub async fn exchange(
             "the sign-in code is unknown, used or expired, or the code_verifier does not match; sign in again",
         ));
     };
-    Ok(NoStore(
-        tokens_for(&state, &user, &family, refresh, identities, Grant::OAuth).await?,
-    ))
+    Ok(
+        Reply::new(tokens_for(&state, &user, &family, refresh, identities, Grant::OAuth).await?)
+            .no_store(),
+    )
 }
 
 /// Removes a linked provider, unless it is the account's last way to sign in.

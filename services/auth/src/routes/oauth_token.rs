@@ -11,11 +11,11 @@ use peermesh_common::ApiError;
 use serde::Serialize;
 use subtle::ConstantTimeEq as _;
 
-use super::NoStore;
 use crate::metrics::Grant;
 use crate::store::{clients, delegations};
 use crate::tokens::{secret_hash, AccessGrant};
 use crate::AppState;
+use peermesh_common::reply::Reply;
 
 #[derive(Debug, Serialize, Apiv2Schema)]
 pub struct ClientTokenOut {
@@ -211,7 +211,7 @@ pub async fn token(
     validator: web::Data<JwtValidator>,
     req: HttpRequest,
     body: web::Bytes,
-) -> Result<NoStore<ClientTokenOut, 200>, ApiError> {
+) -> Result<Reply<ClientTokenOut>, ApiError> {
     let form = TokenForm::parse(&req, &body)?;
     let grant_type = form.get("grant_type")?;
     let exchange = match grant_type.as_deref() {
@@ -282,11 +282,12 @@ pub async fn token(
         .await
         .map_err(ApiError::internal)?;
     state.metrics.issued(Grant::ClientCredentials);
-    Ok(NoStore(ClientTokenOut {
+    Ok(Reply::new(ClientTokenOut {
         access_token,
         token_type: "Bearer".into(),
         expires_in: state.issuer.access_ttl_secs(),
         scope,
         issued_token_type: exchange.then(|| ACCESS_TOKEN_TYPE.to_owned()),
-    }))
+    })
+    .no_store())
 }

@@ -9,13 +9,14 @@ use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
 use peermesh_common::auth::Principal;
+use peermesh_common::reply::{Code, Reply};
 use peermesh_common::ApiError;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use crate::export;
 use crate::import::{self, ImportOut};
-use crate::routes::{rfc3339, Streamed, Tagged};
+use crate::routes::{rfc3339, Streamed};
 use crate::store::exports::{self as store, Export};
 use crate::store::items as items_store;
 use crate::{AppState, PREFIX};
@@ -78,7 +79,7 @@ fn no_export() -> ApiError {
 pub async fn start(
     state: web::Data<AppState>,
     principal: Principal,
-) -> Result<Tagged<ExportOut, 202>, ApiError> {
+) -> Result<Reply<ExportOut, Code<202>>, ApiError> {
     let owner = user(&principal)?;
     let ttl = chrono::TimeDelta::seconds(state.exports.export_ttl_secs);
     let export = state
@@ -93,11 +94,8 @@ pub async fn start(
         })
         .await?;
     state.export_queued.notify_one();
-    Ok(Tagged {
-        etag: None,
-        location: Some(format!("{PREFIX}/exports/{}", export.id)),
-        body: export.into(),
-    })
+    let location = format!("{PREFIX}/exports/{}", export.id);
+    Ok(Reply::new(export.into()).location(location))
 }
 
 async fn load(state: &AppState, owner: String, raw: &str) -> Result<Export, ApiError> {
@@ -222,7 +220,7 @@ pub async fn import(
     state: web::Data<AppState>,
     principal: Principal,
     body: ArchiveBody,
-) -> Result<Tagged<ImportOut, 201>, ApiError> {
+) -> Result<Reply<ImportOut, Code<201>>, ApiError> {
     let owner = user(&principal)?;
     let media = req
         .headers()
@@ -301,11 +299,7 @@ pub async fn import(
         .await?;
     drop(staged);
     match written {
-        Ok(imported) => Ok(Tagged {
-            etag: None,
-            location: None,
-            body: imported,
-        }),
+        Ok(imported) => Ok(Reply::new(imported)),
         Err(first) => replayed(first, &request_hash),
     }
 }
@@ -315,7 +309,7 @@ pub async fn import(
 fn replayed(
     (first_hash, answer): (String, Option<String>),
     hash: &str,
-) -> Result<Tagged<ImportOut, 201>, ApiError> {
+) -> Result<Reply<ImportOut, Code<201>>, ApiError> {
     let body = answer
         .filter(|_| first_hash == hash)
         .and_then(|a| serde_json::from_str(&a).ok())
@@ -326,9 +320,5 @@ fn replayed(
             )])
             .with_code("idempotency_key_reused")
         })?;
-    Ok(Tagged {
-        etag: None,
-        location: None,
-        body,
-    })
+    Ok(Reply::new(body))
 }

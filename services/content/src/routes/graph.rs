@@ -4,10 +4,11 @@
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::http::JsonBody;
 use peermesh_common::pagination::PageRequest;
+use peermesh_common::reply::{Code, Reply};
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
-use super::{item_id, not_found, rfc3339, Tagged};
+use super::{item_id, not_found, rfc3339};
 use crate::caller::Caller;
 use crate::store::items as items_store;
 use crate::store::links::{self as store, Direction, Link};
@@ -67,7 +68,7 @@ pub async fn create_link(
     caller: Caller,
     path: web::Path<String>,
     input: JsonBody<CreateLink>,
-) -> Result<Tagged<LinkOut, 201>, ApiError> {
+) -> Result<Reply<LinkOut, Code<201>>, ApiError> {
     let source_id = item_id(&path)?;
     let owner = caller.writable_owner()?;
     let mut errors = Errors::default();
@@ -115,11 +116,8 @@ pub async fn create_link(
         })
         .await?;
     match result {
-        Ok(()) => Ok(Tagged {
-            location: Some(format!("{PREFIX}/{}/links/{}", link.source_id, link.id)),
-            body: LinkOut::from(&link),
-            etag: None,
-        }),
+        Ok(()) => Ok(Reply::new(LinkOut::from(&link))
+            .location(format!("{PREFIX}/{}/links/{}", link.source_id, link.id))),
         Err(LinkError::Source) => Err(not_found()),
         Err(LinkError::Target) => Err(ApiError::not_found("the target item does not exist")
             .with_errors(vec![FieldError::new("target_id", "no such content item")])),

@@ -9,13 +9,11 @@ pub(crate) mod items;
 mod search;
 mod webhooks;
 
-use std::collections::BTreeMap;
-
 use actix_web::body::BoxBody;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use paperclip::actix::{web, Apiv2Schema, OperationModifier};
-use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
+
 use peermesh_common::openapi::{Contract, Header, Operation};
 use peermesh_common::ApiError;
 use serde::Serialize;
@@ -307,93 +305,6 @@ impl From<&Summary> for ItemSummary {
 
 pub(crate) fn etag(version: i64) -> String {
     format!("\"{version}\"")
-}
-
-/// A JSON answer with `STATUS`, an `ETag` and (for creations) a `Location`.
-pub struct Tagged<T, const STATUS: u16> {
-    pub body: T,
-    pub etag: Option<String>,
-    pub location: Option<String>,
-}
-
-impl<T: Serialize, const STATUS: u16> Responder for Tagged<T, STATUS> {
-    type Body = BoxBody;
-
-    fn respond_to(self, _req: &HttpRequest) -> HttpResponse<BoxBody> {
-        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK);
-        let mut resp = HttpResponse::build(status);
-        if let Some(etag) = &self.etag {
-            resp.insert_header((header::ETAG, etag.as_str()));
-        }
-        if let Some(location) = &self.location {
-            resp.insert_header((header::LOCATION, location.as_str()));
-        }
-        peermesh_common::http::json_response(&mut resp, &self.body)
-    }
-}
-
-impl<T: paperclip::v2::schema::Apiv2Schema, const STATUS: u16> paperclip::v2::schema::Apiv2Schema
-    for Tagged<T, STATUS>
-{
-    fn name() -> Option<String> {
-        T::name()
-    }
-
-    fn raw_schema() -> DefaultSchemaRaw {
-        T::raw_schema()
-    }
-}
-
-impl<T: OperationModifier, const STATUS: u16> OperationModifier for Tagged<T, STATUS> {
-    fn update_response(op: &mut DefaultOperationRaw) {
-        peermesh_common::http::document_response::<T>(op, STATUS);
-    }
-
-    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
-        <T as OperationModifier>::update_definitions(map);
-    }
-}
-
-/// A `GET` answer that may be `304 Not Modified` (the client's `If-None-Match` named
-/// the current ETag); documented as the 200 it usually is.
-pub enum MaybeModified<T> {
-    NotModified(String),
-    Body(Tagged<T, 200>),
-}
-
-impl<T: Serialize> Responder for MaybeModified<T> {
-    type Body = BoxBody;
-
-    fn respond_to(self, req: &HttpRequest) -> HttpResponse<BoxBody> {
-        match self {
-            MaybeModified::NotModified(etag) => HttpResponse::NotModified()
-                .insert_header((header::ETAG, etag))
-                .finish(),
-            MaybeModified::Body(tagged) => tagged.respond_to(req),
-        }
-    }
-}
-
-impl<T: paperclip::v2::schema::Apiv2Schema> paperclip::v2::schema::Apiv2Schema
-    for MaybeModified<T>
-{
-    fn name() -> Option<String> {
-        T::name()
-    }
-
-    fn raw_schema() -> DefaultSchemaRaw {
-        T::raw_schema()
-    }
-}
-
-impl<T: OperationModifier> OperationModifier for MaybeModified<T> {
-    fn update_response(op: &mut DefaultOperationRaw) {
-        <Tagged<T, 200> as OperationModifier>::update_response(op);
-    }
-
-    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
-        <T as OperationModifier>::update_definitions(map);
-    }
 }
 
 /// The `If-Match` header as sent (an unreadable one matches nothing).

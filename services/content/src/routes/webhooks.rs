@@ -3,11 +3,12 @@
 
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::http::JsonBody;
+use peermesh_common::reply::{Code, Reply};
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
 use crate::caller::Caller;
-use crate::routes::{rfc3339, Tagged};
+use crate::routes::rfc3339;
 use crate::store::webhooks::{self as store, Webhook};
 use crate::{AppState, PREFIX};
 
@@ -61,7 +62,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     body: JsonBody<WebhookIn>,
-) -> Result<Tagged<WebhookOut, 201>, ApiError> {
+) -> Result<Reply<WebhookOut, Code<201>>, ApiError> {
     let owner = caller.writable_owner()?;
     let raw = body.into_inner().url;
     if raw.chars().count() > 2048 {
@@ -106,11 +107,8 @@ pub async fn create(
             format!("an account may have at most {MAX_WEBHOOKS} webhooks"),
         )
     })?;
-    Ok(Tagged {
-        etag: None,
-        location: Some(format!("{PREFIX}/webhooks/{}", hook.id)),
-        body: WebhookOut::new(hook, true),
-    })
+    let location = format!("{PREFIX}/webhooks/{}", hook.id);
+    Ok(Reply::new(WebhookOut::new(hook, true)).location(location))
 }
 
 #[api_v2_operation(summary = "The caller's webhooks", tags(changes))]

@@ -7,6 +7,7 @@ use paperclip::actix::{api_v2_operation, web, Apiv2Schema, NoContent};
 use peermesh_common::auth::Principal;
 use peermesh_common::http::rfc3339;
 use peermesh_common::http::JsonBody;
+use peermesh_common::reply::{Accepted, Created, Reply};
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -60,44 +61,6 @@ pub struct FeedIn {
     pub title: Option<String>,
 }
 
-/// The created feed (201 + `Location`).
-pub struct Created(FeedOut);
-
-impl actix_web::Responder for Created {
-    type Body = actix_web::body::BoxBody;
-
-    fn respond_to(self, _req: &HttpRequest) -> actix_web::HttpResponse {
-        actix_web::HttpResponse::Created()
-            .insert_header((
-                actix_web::http::header::LOCATION,
-                format!("{PREFIX}/feeds/{}", self.0.id),
-            ))
-            .json(&self.0)
-    }
-}
-
-impl paperclip::v2::schema::Apiv2Schema for Created {
-    fn name() -> Option<String> {
-        FeedOut::name()
-    }
-
-    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
-        FeedOut::raw_schema()
-    }
-}
-
-impl paperclip::actix::OperationModifier for Created {
-    fn update_response(op: &mut paperclip::v2::models::DefaultOperationRaw) {
-        peermesh_common::http::document_response::<FeedOut>(op, 201);
-    }
-
-    fn update_definitions(
-        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
-    ) {
-        <FeedOut as paperclip::actix::OperationModifier>::update_definitions(map);
-    }
-}
-
 /// Subscribes to a feed: it is fetched once to check it is a feed, then polled in the
 /// background (the first poll is queued at once). At most `INGEST_FEEDS_PER_USER`.
 #[api_v2_operation(summary = "Subscribe to a feed", tags(feeds))]
@@ -106,7 +69,7 @@ pub async fn create(
     state: web::Data<AppState>,
     principal: Delegating,
     body: JsonBody<FeedIn>,
-) -> Result<Created, ApiError> {
+) -> Result<Created<FeedOut>, ApiError> {
     let body = body.into_inner();
     let owner = principal.subject().to_owned();
     if body.url.chars().count() > 2048 {
@@ -184,7 +147,8 @@ pub async fn create(
                 e.into()
             }
         })?;
-    Ok(Created(out(&feed, 0)))
+    let location = format!("{PREFIX}/feeds/{}", feed.id);
+    Ok(Reply::new(out(&feed, 0)).location(location))
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -265,7 +229,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     principal: Delegating,
     path: web::Path<String>,
-) -> Result<super::files::Accepted, ApiError> {
+) -> Result<Accepted<JobOut>, ApiError> {
     let id = feed_id(&path)?;
     let (feed, _) = load(&state, principal.subject(), &id).await?;
     let job = polling::poll_job(&feed, peermesh_common::middleware::request_id_of(&req));
@@ -297,5 +261,5 @@ pub async fn refresh(
     if let Some(refused) = refused {
         return Err(refused);
     }
-    Ok(super::files::Accepted(JobOut::from(&job)))
+    Ok(super::files::accepted(JobOut::from(&job)))
 }

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use futures_util::StreamExt;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
+use peermesh_common::reply::{Accepted, Reply, Statuses};
 use peermesh_common::{ApiError, FieldError};
 use serde::Serialize;
 
@@ -30,58 +31,26 @@ pub struct UploadOut {
     pub content_ids: Vec<String>,
 }
 
-/// The answer's status, with `Location` for queued jobs.
-pub struct Answer {
-    status: StatusCode,
-    body: UploadOut,
+/// What an upload (or a URL import) answers: 201 with the items made now, 202 with
+/// the queued job, 200 with the items of the same bytes sent before; always with the
+/// job's `Location`.
+pub struct UploadStatuses;
+
+impl Statuses for UploadStatuses {
+    const CODES: &'static [u16] = &[201, 200, 202];
 }
 
-impl actix_web::Responder for Answer {
-    type Body = actix_web::body::BoxBody;
-
-    fn respond_to(self, _req: &HttpRequest) -> actix_web::HttpResponse {
-        let mut resp = actix_web::HttpResponse::build(self.status);
-        resp.insert_header((
-            actix_web::http::header::LOCATION,
-            format!("{PREFIX}/jobs/{}", self.body.job.id),
-        ));
-        resp.json(&self.body)
-    }
-}
-
-impl paperclip::v2::schema::Apiv2Schema for Answer {
-    fn name() -> Option<String> {
-        UploadOut::name()
-    }
-
-    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
-        UploadOut::raw_schema()
-    }
-}
-
-impl paperclip::actix::OperationModifier for Answer {
-    fn update_response(op: &mut paperclip::v2::models::DefaultOperationRaw) {
-        for status in [200, 201, 202] {
-            peermesh_common::http::document_response::<UploadOut>(op, status);
-        }
-    }
-
-    fn update_definitions(
-        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
-    ) {
-        <UploadOut as paperclip::actix::OperationModifier>::update_definitions(map);
-    }
-}
+pub type Answer = Reply<UploadOut, UploadStatuses>;
 
 fn answer(status: StatusCode, job: &Job) -> Answer {
     let job = JobOut::from(job);
-    Answer {
-        status,
-        body: UploadOut {
-            content_ids: job.content_ids.clone(),
-            job,
-        },
-    }
+    let location = format!("{PREFIX}/jobs/{}", job.id);
+    Reply::new(UploadOut {
+        content_ids: job.content_ids.clone(),
+        job,
+    })
+    .status(status)
+    .location(location)
 }
 
 /// The multipart form of an upload, documented field by field in the OpenAPI
@@ -525,39 +494,7 @@ async fn read_head(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ApiErr
 }
 
 /// A queued job: 202 with `Location` pointing at it.
-pub struct Accepted(pub JobOut);
-
-impl actix_web::Responder for Accepted {
-    type Body = actix_web::body::BoxBody;
-
-    fn respond_to(self, _req: &HttpRequest) -> actix_web::HttpResponse {
-        actix_web::HttpResponse::Accepted()
-            .insert_header((
-                actix_web::http::header::LOCATION,
-                format!("{PREFIX}/jobs/{}", self.0.id),
-            ))
-            .json(&self.0)
-    }
-}
-
-impl paperclip::v2::schema::Apiv2Schema for Accepted {
-    fn name() -> Option<String> {
-        JobOut::name()
-    }
-
-    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
-        JobOut::raw_schema()
-    }
-}
-
-impl paperclip::actix::OperationModifier for Accepted {
-    fn update_response(op: &mut paperclip::v2::models::DefaultOperationRaw) {
-        peermesh_common::http::document_response::<JobOut>(op, 202);
-    }
-
-    fn update_definitions(
-        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
-    ) {
-        <JobOut as paperclip::actix::OperationModifier>::update_definitions(map);
-    }
+pub fn accepted(job: JobOut) -> Accepted<JobOut> {
+    let location = format!("{PREFIX}/jobs/{}", job.id);
+    Reply::new(job).location(location)
 }

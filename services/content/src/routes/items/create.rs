@@ -1,8 +1,8 @@
 //! `POST /content`: a new item, with `Idempotency-Key` replays and `Prefer: return=minimal`.
 
-use actix_web::http::header;
 use actix_web::HttpRequest;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
+use peermesh_common::reply::{Code, Reply};
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::{chunks_for, kind, metadata, source, ChunkIn, SourceIn};
 use crate::caller::Caller;
 use crate::large_json::{LargeJson, LargeMember};
-use crate::routes::{etag, not_found, ItemOut, Tagged};
+use crate::routes::{etag, not_found, ItemOut};
 use crate::store::items::{self as store, Item, NewChunk};
 use crate::validate::{self, Errors};
 use crate::{AppState, Limits, PREFIX};
@@ -151,12 +151,10 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-fn created(item: Item) -> Tagged<ItemOut, 201> {
-    Tagged {
-        etag: Some(etag(item.version)),
-        location: Some(format!("{PREFIX}/{}", item.id)),
-        body: ItemOut::from(item),
-    }
+/// 201 for a new item: the item with its `ETag` and `Location`.
+fn created(item: Item) -> Reply<ItemOut, Code<201>> {
+    let (tag, location) = (etag(item.version), format!("{PREFIX}/{}", item.id));
+    Reply::new(ItemOut::from(item)).etag(tag).location(location)
 }
 
 enum Outcome {
@@ -176,50 +174,6 @@ fn prefers_minimal(req: &HttpRequest) -> bool {
         })
 }
 
-/// 201 for a new item: the item with its `ETag`, or, when the client prefers
-/// `return=minimal`, only `{"id"}` and `Location` — a writer of large documents (the
-/// ingestion service) need not get 100 MiB back, nor the service read it back.
-pub enum CreatedItem {
-    Full(Box<Tagged<ItemOut, 201>>),
-    Minimal(String),
-}
-
-impl actix_web::Responder for CreatedItem {
-    type Body = actix_web::body::BoxBody;
-
-    fn respond_to(self, req: &HttpRequest) -> actix_web::HttpResponse {
-        match self {
-            CreatedItem::Full(item) => (*item).respond_to(req),
-            CreatedItem::Minimal(id) => actix_web::HttpResponse::Created()
-                .insert_header((header::LOCATION, format!("{PREFIX}/{id}")))
-                .insert_header(("preference-applied", "return=minimal"))
-                .json(serde_json::json!({ "id": id })),
-        }
-    }
-}
-
-impl paperclip::v2::schema::Apiv2Schema for CreatedItem {
-    fn name() -> Option<String> {
-        Tagged::<ItemOut, 201>::name()
-    }
-
-    fn raw_schema() -> paperclip::v2::models::DefaultSchemaRaw {
-        Tagged::<ItemOut, 201>::raw_schema()
-    }
-}
-
-impl paperclip::actix::OperationModifier for CreatedItem {
-    fn update_response(op: &mut paperclip::v2::models::DefaultOperationRaw) {
-        Tagged::<ItemOut, 201>::update_response(op);
-    }
-
-    fn update_definitions(
-        map: &mut std::collections::BTreeMap<String, paperclip::v2::models::DefaultSchemaRaw>,
-    ) {
-        Tagged::<ItemOut, 201>::update_definitions(map);
-    }
-}
-
 /// Creates an item: 201 with `Location` and `ETag` (only `{"id"}` and `Location` with
 /// `Prefer: return=minimal`). With an `Idempotency-Key`, a retry with the same body gets
 /// the same item back; another body under the key is a 422.
@@ -229,7 +183,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     input: LargeJson<CreateItem>,
-) -> Result<CreatedItem, ApiError> {
+) -> Result<Reply<ItemOut, Code<201>>, ApiError> {
     let owner = caller.writable_owner()?;
     let key = idempotency_key(&req)?;
     let input = input.into_inner();
@@ -289,12 +243,15 @@ pub async fn create(
         Outcome::Created(id) | Outcome::Replayed(id) => id,
     };
     if prefers_minimal(&req) {
-        return Ok(CreatedItem::Minimal(id));
+        // Only `{"id"}` and `Location`: a writer of large documents (the ingestion
+        // service) need not get 100 MiB back, nor the service read it back.
+        let location = format!("{PREFIX}/{id}");
+        return Ok(Reply::minimal(serde_json::json!({ "id": id })).location(location));
     }
     let item = state
         .db
         .read(move |conn| store::get(conn, Some(&owner), &id))
         .await?
         .ok_or_else(not_found)?;
-    Ok(CreatedItem::Full(Box::new(created(item))))
+    Ok(created(item))
 }

@@ -4,12 +4,13 @@ use actix_web::http::header;
 use actix_web::HttpRequest;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
 use peermesh_common::pagination::PageRequest;
+use peermesh_common::reply::Reply;
 use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
 use crate::caller::Caller;
 use crate::query::SearchQuery;
-use crate::routes::{etag, item_id, not_found, ItemOut, ItemSummary, MaybeModified, Tagged};
+use crate::routes::{etag, item_id, not_found, ItemOut, ItemSummary};
 use crate::store::items::{self as store, ListFilter};
 use crate::validate::Errors;
 use crate::AppState;
@@ -81,7 +82,7 @@ pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<MaybeModified<ItemOut>, ApiError> {
+) -> Result<Reply<ItemOut>, ApiError> {
     let id = item_id(&path)?;
     let scope = caller.read_scope();
     let item = state
@@ -96,11 +97,7 @@ pub async fn get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == tag || t == "*"));
     if fresh {
-        return Ok(MaybeModified::NotModified(tag));
+        return Ok(Reply::not_modified(tag));
     }
-    Ok(MaybeModified::Body(Tagged {
-        body: ItemOut::from(item),
-        etag: Some(tag),
-        location: None,
-    }))
+    Ok(Reply::new(ItemOut::from(item)).etag(tag))
 }

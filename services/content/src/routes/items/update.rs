@@ -2,6 +2,7 @@
 
 use actix_web::HttpRequest;
 use paperclip::actix::{api_v2_operation, web, Apiv2Schema};
+use peermesh_common::reply::Reply;
 use peermesh_common::ApiError;
 use serde::Deserialize;
 
@@ -9,7 +10,7 @@ use super::{chunks_for, kind, metadata, source, ChunkIn, SourceIn};
 use crate::caller::Caller;
 use crate::large_json::{LargeJson, LargeMember};
 use crate::routes::{
-    check_if_match, etag, if_match, item_id, not_found, precondition_failed, ItemOut, Tagged,
+    check_if_match, etag, if_match, item_id, not_found, precondition_failed, ItemOut,
 };
 use crate::store::items::{self as store, Changes};
 use crate::validate::{self, Errors};
@@ -81,7 +82,7 @@ pub async fn patch(
     caller: Caller,
     path: web::Path<String>,
     input: LargeJson<PatchItem>,
-) -> Result<Tagged<ItemOut, 200>, ApiError> {
+) -> Result<Reply<ItemOut>, ApiError> {
     let id = item_id(&path)?;
     let owner = caller.writable_owner()?;
     let input = input.into_inner();
@@ -120,12 +121,10 @@ pub async fn patch(
         })
         .await??;
     let (item, stale_vectors) = item;
-    Ok(Tagged {
-        etag: Some(etag(item.version)),
-        body: ItemOut {
-            stale_vectors,
-            ..ItemOut::from(item)
-        },
-        location: None,
+    let tag = etag(item.version);
+    Ok(Reply::new(ItemOut {
+        stale_vectors,
+        ..ItemOut::from(item)
     })
+    .etag(tag))
 }
