@@ -62,6 +62,20 @@ pub enum DbError {
     Task(String),
 }
 
+/// What a database closure may stop with: a database error, or the caller's own
+/// error type that can hold one.
+pub trait DbFailure: From<DbError> + Send + 'static {
+    /// The database error inside, when this is one (a lost connection is dropped
+    /// from the pool).
+    fn database(&self) -> Option<&DbError>;
+}
+
+impl DbFailure for DbError {
+    fn database(&self) -> Option<&DbError> {
+        Some(self)
+    }
+}
+
 impl DbError {
     /// SQLite found the file locked by another process (and did not or could not wait).
     fn is_locked(&self) -> bool {
@@ -257,8 +271,11 @@ impl Pooled {
     }
 
     /// Notes how a piece of work on the connection ended.
-    fn settle<T>(&mut self, result: &Result<T, DbError>) {
-        if result.as_ref().is_err_and(DbError::is_connection_lost) {
+    fn settle<T, E: DbFailure>(&mut self, result: &Result<T, E>) {
+        let lost = result
+            .as_ref()
+            .is_err_and(|e| e.database().is_some_and(DbError::is_connection_lost));
+        if lost {
             self.lost = true;
         }
         self.last_used = Instant::now();
@@ -337,10 +354,10 @@ fn checkout(pool: &DbPool) -> Result<PooledConn, DbError> {
 }
 
 /// Runs `f` on a connection from `pool` and notes how it ended.
-fn run_on<T>(
+fn run_on<T, E: DbFailure>(
     pool: &DbPool,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
-) -> Result<T, DbError> {
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
     let mut conn = checkout(pool)?;
     let result = f(&mut conn);
     conn.settle(&result);
@@ -572,6 +589,17 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
+        self.try_run(f).await
+    }
+
+    /// [`Db::run`] for work that may also stop with the caller's own error `E` (an
+    /// item that is not there, a version that changed), so no `Result<Result<…>>`.
+    pub async fn try_run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: DbFailure,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
         let permit = tokio::time::timeout(
             self.pool.connection_timeout(),
             self.permits.clone().acquire_owned(),
@@ -601,6 +629,16 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
+        self.try_read(f).await
+    }
+
+    /// [`Db::read`] that may stop with the caller's own error (see [`Db::try_run`]).
+    pub async fn try_read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: DbFailure,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
         if self.backend == Backend::Sqlite {
             if let Ok(_permit) = self.permits.try_acquire() {
                 if let Some(mut conn) = self.pool.try_get() {
@@ -610,7 +648,7 @@ impl Db {
                 }
             }
         }
-        self.run(f).await
+        self.try_run(f).await
     }
 
     /// Like [`Db::run`] inside a write transaction; on SQLite it starts with
@@ -620,7 +658,18 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     {
-        self.run(move |conn| write_transaction(conn, f)).await
+        self.try_write(f).await
+    }
+
+    /// [`Db::write`] that may stop with the caller's own error, which rolls the
+    /// transaction back like a database error does.
+    pub async fn try_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: DbFailure,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        self.try_run(move |conn| write_transaction(conn, f)).await
     }
 
     /// The readiness check for [`peermesh_common::health::Readiness::with_check`].
@@ -657,23 +706,29 @@ impl Db {
     }
 }
 
-fn write_transaction<T, F>(conn: &mut DbConnection, f: F) -> Result<T, DbError>
+fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    E: DbFailure,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
 {
     match conn {
         DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                .map_err(DbError::from)?
         }
-        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+        DbConnection::Pg(c) => {
+            AnsiTransactionManager::begin_transaction(c).map_err(DbError::from)?
+        }
     }
     match f(conn) {
         Ok(value) => {
-            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
+                .map_err(DbError::from)?;
             Ok(value)
         }
         Err(err) => {
-            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+                .map_err(DbError::from)?;
             Err(err)
         }
     }

@@ -5,6 +5,7 @@ pub mod caller;
 pub mod changes;
 pub mod config;
 pub mod embedder;
+pub mod error;
 pub mod export;
 pub mod hybrid;
 pub mod import;

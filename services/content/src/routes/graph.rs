@@ -8,8 +8,9 @@ use peermesh_common::reply::{Code, Reply};
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
-use super::{item_id, not_found, rfc3339};
+use super::{item_id, rfc3339};
 use crate::caller::Caller;
+use crate::error::ContentError;
 use crate::store::items as items_store;
 use crate::store::links::{self as store, Direction, Link};
 use crate::validate::{self, Errors};
@@ -53,13 +54,6 @@ impl From<&Link> for LinkOut {
     }
 }
 
-enum LinkError {
-    Source,
-    Target,
-    Duplicate,
-    TooMany,
-}
-
 /// Links the item to another of the caller's items: 201; 404 when either item is
 /// missing or someone else's; 409 when the same typed edge exists.
 #[api_v2_operation(summary = "Link two items", tags(graph))]
@@ -96,40 +90,26 @@ pub async fn create_link(
         created_at: chrono::Utc::now().naive_utc(),
     };
     let stored = link.clone();
-    let result = state
+    state
         .db
-        .write(move |conn| {
+        .try_write(move |conn| {
             if items_store::visible_owner(conn, Some(&owner), &stored.source_id)?.is_none() {
-                return Ok(Err(LinkError::Source));
+                return Err(ContentError::NotFound);
             }
             if items_store::visible_owner(conn, Some(&owner), &stored.target_id)?.is_none() {
-                return Ok(Err(LinkError::Target));
+                return Err(ContentError::TargetNotFound);
             }
             if store::outgoing_count(conn, &stored.source_id)? >= MAX_LINKS_PER_ITEM {
-                return Ok(Err(LinkError::TooMany));
+                return Err(ContentError::TooManyLinks(MAX_LINKS_PER_ITEM));
             }
-            match store::insert(conn, &stored) {
-                Ok(()) => Ok(Ok(())),
-                Err(e) if e.is_unique_violation() => Ok(Err(LinkError::Duplicate)),
-                Err(e) => Err(e),
-            }
+            store::insert(conn, &stored).map_err(|e| match e {
+                e if e.is_unique_violation() => ContentError::LinkExists,
+                e => e.into(),
+            })
         })
         .await?;
-    match result {
-        Ok(()) => Ok(Reply::new(LinkOut::from(&link))
-            .location(format!("{PREFIX}/{}/links/{}", link.source_id, link.id))),
-        Err(LinkError::Source) => Err(not_found()),
-        Err(LinkError::Target) => Err(ApiError::not_found("the target item does not exist")
-            .with_errors(vec![FieldError::new("target_id", "no such content item")])),
-        Err(LinkError::Duplicate) => Err(ApiError::conflict(
-            "link_exists",
-            "these items are already linked with this relation",
-        )),
-        Err(LinkError::TooMany) => Err(ApiError::conflict(
-            "too_many_links",
-            format!("an item may have at most {MAX_LINKS_PER_ITEM} outgoing links"),
-        )),
-    }
+    let location = format!("{PREFIX}/{}/links/{}", link.source_id, link.id);
+    Ok(Reply::new(LinkOut::from(&link)).location(location))
 }
 
 fn direction(value: Option<&str>, default: Direction) -> Result<Direction, ApiError> {
@@ -202,7 +182,7 @@ pub async fn list_links(
             .map(Some)
         })
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ContentError::NotFound)?;
     let next_cursor = page.finish(&mut links, |l| &l.id);
     Ok(web::Json(LinksPage {
         items: links.iter().map(LinkOut::from).collect(),
@@ -304,7 +284,7 @@ pub async fn graph(
             Ok(Some((reached, edges, summaries, truncated)))
         })
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ContentError::NotFound)?;
     let (reached, edges, summaries, truncated) = out;
     let by_id: std::collections::HashMap<&str, &items_store::Summary> =
         summaries.iter().map(|s| (s.id.as_str(), s)).collect();

@@ -10,14 +10,14 @@ mod search;
 mod webhooks;
 
 use actix_web::body::BoxBody;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use paperclip::actix::{web, Apiv2Schema, OperationModifier};
 
 use peermesh_common::openapi::{Contract, Header, Operation};
-use peermesh_common::ApiError;
 use serde::Serialize;
 
+use crate::error::ContentError;
 use crate::store::items::{Item, Summary};
 
 /// Registers the service's routes inside its `/api/v1/content` scope (health and
@@ -168,16 +168,12 @@ pub(crate) fn channel_body(
 }
 pub(crate) use peermesh_common::http::rfc3339;
 
-/// 404 for ids that are not ours to show — malformed, missing or someone else's alike.
-pub(crate) fn not_found() -> ApiError {
-    ApiError::not_found("no such content item")
-}
-
-/// The path id, or the same 404 a missing item gets.
-pub(crate) fn item_id(raw: &str) -> Result<String, ApiError> {
+/// The path id, or the same 404 a missing item gets: ids that are not ours to show
+/// (malformed, missing or someone else's) are alike.
+pub(crate) fn item_id(raw: &str) -> Result<String, ContentError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| not_found())
+        .map_err(|_| ContentError::NotFound)
 }
 
 #[derive(Debug, Serialize, Apiv2Schema)]
@@ -315,7 +311,7 @@ pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
 }
 
 /// Whether `If-Match` (when sent) names the current version; 412 otherwise.
-pub(crate) fn check_if_match(if_match: Option<&str>, version: i64) -> Result<(), ApiError> {
+pub(crate) fn check_if_match(if_match: Option<&str>, version: i64) -> Result<(), ContentError> {
     let Some(value) = if_match else {
         return Ok(());
     };
@@ -327,18 +323,6 @@ pub(crate) fn check_if_match(if_match: Option<&str>, version: i64) -> Result<(),
     if matches {
         Ok(())
     } else {
-        Err(precondition_failed(
-            format!("the item has changed; its current ETag is {current}"),
-            &current,
-        ))
+        Err(ContentError::changed(current))
     }
-}
-
-pub(crate) fn precondition_failed(detail: String, current: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
-        detail,
-    )
-    .with_header(header::ETAG, current)
 }

@@ -8,8 +8,9 @@ use peermesh_common::pagination::PageRequest;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
-use super::{item_id, not_found, ItemSummary};
+use super::{item_id, ItemSummary};
 use crate::caller::Caller;
+use crate::error::ContentError;
 use crate::hybrid;
 use crate::query::SearchQuery;
 use crate::store::{embeddings, items as items_store, search as store};
@@ -69,14 +70,11 @@ fn cursor_of(score: f64, seq: i32) -> String {
     format!("{:016x}:{seq}", score.to_bits())
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::validation(vec![FieldError::new(
-        "cursor",
-        "is not a cursor this API gave out",
-    )])
+fn bad_cursor() -> ContentError {
+    ContentError::field("cursor", "is not a cursor this API gave out")
 }
 
-fn parse_cursor(raw: &str) -> Result<(f64, i32), ApiError> {
+fn parse_cursor(raw: &str) -> Result<(f64, i32), ContentError> {
     raw.split_once(':')
         .and_then(|(bits, seq)| {
             let score = f64::from_bits(u64::from_str_radix(bits, 16).ok()?);
@@ -166,50 +164,48 @@ async fn hybrid_search(
     let cache = state.vectors.clone();
     let (hits, next_cursor, summaries, snippets) = state
         .db
-        .run(
-            move |conn| -> Result<Result<_, ApiError>, peermesh_db::DbError> {
-                let depth = hybrid::DEPTH as i64;
-                let by_text = store::ranked(conn, &owner, &parsed, depth, &None, candidates)?;
-                let by_vector =
-                    cache.nearest(conn, &owner, &model, &query_vector, hybrid::DEPTH, None)?;
-                let text_ids: Vec<String> = by_text.iter().map(|h| h.id.clone()).collect();
-                let vector_ids: Vec<String> = by_vector.into_iter().map(|(id, _)| id).collect();
-                let fused = hybrid::fuse(&text_ids, &vector_ids);
-                let rest = match page.after.as_deref() {
-                    None => &fused[..],
-                    Some(cursor) => match hybrid::after(&fused, cursor) {
-                        Some(rest) => rest,
-                        None => return Ok(Err(bad_cursor())),
-                    },
-                };
-                let mut keyed: Vec<(String, hybrid::Fused)> = rest
-                    .iter()
-                    .take(page.fetch() as usize)
-                    .map(|hit| (hybrid::cursor_of(hit), hit.clone()))
-                    .collect();
-                let next_cursor = page.finish(&mut keyed, |(cursor, _)| cursor);
-                let ids: Vec<String> = keyed.iter().map(|(_, h)| h.id.clone()).collect();
-                let summaries = items_store::summaries(conn, &owner, &ids)?;
-                // Words matched: the index's snippet. Found by meaning alone: the passage.
-                let matched: Vec<store::Hit> = by_text
+        .try_run(move |conn| -> Result<_, ContentError> {
+            let depth = hybrid::DEPTH as i64;
+            let by_text = store::ranked(conn, &owner, &parsed, depth, &None, candidates)?;
+            let by_vector =
+                cache.nearest(conn, &owner, &model, &query_vector, hybrid::DEPTH, None)?;
+            let text_ids: Vec<String> = by_text.iter().map(|h| h.id.clone()).collect();
+            let vector_ids: Vec<String> = by_vector.into_iter().map(|(id, _)| id).collect();
+            let fused = hybrid::fuse(&text_ids, &vector_ids);
+            let rest = match page.after.as_deref() {
+                None => &fused[..],
+                Some(cursor) => match hybrid::after(&fused, cursor) {
+                    Some(rest) => rest,
+                    None => return Err(bad_cursor()),
+                },
+            };
+            let mut keyed: Vec<(String, hybrid::Fused)> = rest
+                .iter()
+                .take(page.fetch() as usize)
+                .map(|hit| (hybrid::cursor_of(hit), hit.clone()))
+                .collect();
+            let next_cursor = page.finish(&mut keyed, |(cursor, _)| cursor);
+            let ids: Vec<String> = keyed.iter().map(|(_, h)| h.id.clone()).collect();
+            let summaries = items_store::summaries(conn, &owner, &ids)?;
+            // Words matched: the index's snippet. Found by meaning alone: the passage.
+            let matched: Vec<store::Hit> = by_text
+                .into_iter()
+                .filter(|h| ids.contains(&h.id))
+                .collect();
+            let mut snippets: HashMap<String, String> =
+                store::snippets(conn, &owner, &parsed, &matched)?
                     .into_iter()
-                    .filter(|h| ids.contains(&h.id))
                     .collect();
-                let mut snippets: HashMap<String, String> =
-                    store::snippets(conn, &owner, &parsed, &matched)?
-                        .into_iter()
-                        .collect();
-                for (_, hit) in &keyed {
-                    if !snippets.contains_key(&hit.id) {
-                        let passage =
-                            embeddings::nearest_passage(conn, &hit.id, &model, &query_vector)?;
-                        snippets.insert(hit.id.clone(), store::passage_snippet(&passage));
-                    }
+            for (_, hit) in &keyed {
+                if !snippets.contains_key(&hit.id) {
+                    let passage =
+                        embeddings::nearest_passage(conn, &hit.id, &model, &query_vector)?;
+                    snippets.insert(hit.id.clone(), store::passage_snippet(&passage));
                 }
-                Ok(Ok((keyed, next_cursor, summaries, snippets)))
-            },
-        )
-        .await??;
+            }
+            Ok((keyed, next_cursor, summaries, snippets))
+        })
+        .await?;
     let ranked = hits.into_iter().map(|(_, hit)| (hit.id, hit.score));
     Ok(web::Json(SearchPage {
         items: assemble(ranked, summaries, snippets),
@@ -232,12 +228,6 @@ pub struct PutEmbeddings {
     /// The embedding model's name; its dimensions are fixed per owner on first use.
     pub model: String,
     pub vectors: Vec<VectorIn>,
-}
-
-enum EmbedError {
-    NotFound,
-    Chunk(usize, i64),
-    Dims(i32),
 }
 
 /// Replaces the item's vectors of one model (one per chunk at most): 204.
@@ -308,39 +298,34 @@ pub async fn put_embeddings(
     errors.finish()?;
     let model = input.model;
     let chunks: Vec<i32> = input.vectors.iter().map(|v| v.chunk).collect();
-    let result = state
+    state
         .db
-        .write(move |conn| {
+        .try_write(move |conn| {
             if items_store::visible_owner(conn, Some(&owner), &id)?.is_none() {
-                return Ok(Err(EmbedError::NotFound));
+                return Err(ContentError::NotFound);
             }
             let count = items_store::chunk_count(conn, &id)?;
             if let Some(i) = chunks
                 .iter()
                 .position(|c| i64::from(*c) < 0 || i64::from(*c) >= count)
             {
-                return Ok(Err(EmbedError::Chunk(i, count)));
+                return Err(ContentError::field(
+                    format!("vectors[{i}].chunk"),
+                    format!("must be a chunk index of the item, 0..{}", count - 1),
+                ));
             }
             let fixed = embeddings::claim_model(conn, &owner, &model, dims as i32)?;
             if fixed as usize != dims {
-                return Ok(Err(EmbedError::Dims(fixed)));
+                return Err(ContentError::field(
+                    "vectors",
+                    format!("this model's vectors have {fixed} dimensions"),
+                ));
             }
             embeddings::replace(conn, &owner, &id, &model, &unit)?;
-            Ok(Ok(()))
+            Ok(())
         })
         .await?;
-    match result {
-        Ok(()) => Ok(NoContent),
-        Err(EmbedError::NotFound) => Err(not_found()),
-        Err(EmbedError::Chunk(i, count)) => Err(ApiError::validation(vec![FieldError::new(
-            format!("vectors[{i}].chunk"),
-            format!("must be a chunk index of the item, 0..{}", count - 1),
-        )])),
-        Err(EmbedError::Dims(fixed)) => Err(ApiError::validation(vec![FieldError::new(
-            "vectors",
-            format!("this model's vectors have {fixed} dimensions"),
-        )])),
-    }
+    Ok(NoContent)
 }
 
 /// The item's vectors of one model.
@@ -377,7 +362,7 @@ pub async fn list_embeddings(
             embeddings::item_overview(conn, &id).map(Some)
         })
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ContentError::NotFound)?;
     Ok(web::Json(EmbeddingsOut {
         models: overview
             .into_iter()
@@ -438,96 +423,92 @@ pub async fn similar(
     let cache = state.vectors.clone();
     let (model, hits, summaries) = state
         .db
-        .run(
-            move |conn| -> Result<Result<_, ApiError>, peermesh_db::DbError> {
-                let (model, query, exclude) = match (input.content_id, input.vector) {
-                    (Some(raw), None) => {
-                        let Ok(id) = item_id(&raw) else {
-                            return Ok(Err(not_found()));
-                        };
-                        if items_store::visible_owner(conn, Some(&owner), &id)?.is_none() {
-                            return Ok(Err(not_found()));
-                        }
-                        let model = match input.model {
-                            Some(m) => m,
-                            None => match embeddings::item_models(conn, &id)?.as_slice() {
-                                [one] => one.clone(),
-                                [] => {
-                                    return Ok(Err(ApiError::invalid_field(
-                                        "content_id",
-                                        "the item has no vectors yet",
-                                    )))
-                                }
-                                _ => {
-                                    return Ok(Err(ApiError::invalid_field(
-                                        "model",
-                                        "the item has vectors of several models; name one",
-                                    )))
-                                }
-                            },
-                        };
-                        let own = embeddings::item_vectors(conn, &id, &model)?;
-                        let Some(query) = vectors::centroid(&own) else {
-                            return Ok(Err(ApiError::invalid_field(
-                                "content_id",
-                                format!("the item has no vectors of model {model}"),
-                            )));
-                        };
-                        (model, query, Some(id))
+        .try_run(move |conn| -> Result<_, ContentError> {
+            let (model, query, exclude) = match (input.content_id, input.vector) {
+                (Some(raw), None) => {
+                    let id = item_id(&raw)?;
+                    if items_store::visible_owner(conn, Some(&owner), &id)?.is_none() {
+                        return Err(ContentError::NotFound);
                     }
-                    (None, Some(vector)) => {
-                        let model = match input.model {
-                            Some(m) => m,
-                            None => match embeddings::models(conn, &owner)?.as_slice() {
-                                [(one, _)] => one.clone(),
-                                [] => {
-                                    return Ok(Err(ApiError::invalid_field(
-                                        "vector",
-                                        "there are no vectors to compare with yet",
-                                    )))
-                                }
-                                _ => {
-                                    return Ok(Err(ApiError::invalid_field(
-                                        "model",
-                                        "you have vectors of several models; name one",
-                                    )))
-                                }
-                            },
-                        };
-                        let Some(dims) = embeddings::model_dims(conn, &owner, &model)? else {
-                            return Ok(Err(ApiError::invalid_field(
-                                "model",
-                                "you have no vectors of this model",
-                            )));
-                        };
-                        if vector.len() != dims as usize {
-                            return Ok(Err(ApiError::invalid_field(
-                                "vector",
-                                format!("must have {dims} numbers for this model"),
-                            )));
-                        }
-                        let Some(query) = vectors::normalize(&vector) else {
-                            return Ok(Err(ApiError::invalid_field(
-                                "vector",
-                                "must be finite numbers, not all zero",
-                            )));
-                        };
-                        (model, query, None)
-                    }
-                    _ => {
-                        return Ok(Err(ApiError::invalid_field(
+                    let model = match input.model {
+                        Some(m) => m,
+                        None => match embeddings::item_models(conn, &id)?.as_slice() {
+                            [one] => one.clone(),
+                            [] => {
+                                return Err(ContentError::field(
+                                    "content_id",
+                                    "the item has no vectors yet",
+                                ))
+                            }
+                            _ => {
+                                return Err(ContentError::field(
+                                    "model",
+                                    "the item has vectors of several models; name one",
+                                ))
+                            }
+                        },
+                    };
+                    let own = embeddings::item_vectors(conn, &id, &model)?;
+                    let Some(query) = vectors::centroid(&own) else {
+                        return Err(ContentError::field(
                             "content_id",
-                            "send exactly one of content_id and vector",
-                        )))
+                            format!("the item has no vectors of model {model}"),
+                        ));
+                    };
+                    (model, query, Some(id))
+                }
+                (None, Some(vector)) => {
+                    let model = match input.model {
+                        Some(m) => m,
+                        None => match embeddings::models(conn, &owner)?.as_slice() {
+                            [(one, _)] => one.clone(),
+                            [] => {
+                                return Err(ContentError::field(
+                                    "vector",
+                                    "there are no vectors to compare with yet",
+                                ))
+                            }
+                            _ => {
+                                return Err(ContentError::field(
+                                    "model",
+                                    "you have vectors of several models; name one",
+                                ))
+                            }
+                        },
+                    };
+                    let Some(dims) = embeddings::model_dims(conn, &owner, &model)? else {
+                        return Err(ContentError::field(
+                            "model",
+                            "you have no vectors of this model",
+                        ));
+                    };
+                    if vector.len() != dims as usize {
+                        return Err(ContentError::field(
+                            "vector",
+                            format!("must have {dims} numbers for this model"),
+                        ));
                     }
-                };
-                let hits = cache.nearest(conn, &owner, &model, &query, k, exclude.as_deref())?;
-                let ids: Vec<String> = hits.iter().map(|(id, _)| id.clone()).collect();
-                let summaries = items_store::summaries(conn, &owner, &ids)?;
-                Ok(Ok((model, hits, summaries)))
-            },
-        )
-        .await??;
+                    let Some(query) = vectors::normalize(&vector) else {
+                        return Err(ContentError::field(
+                            "vector",
+                            "must be finite numbers, not all zero",
+                        ));
+                    };
+                    (model, query, None)
+                }
+                _ => {
+                    return Err(ContentError::field(
+                        "content_id",
+                        "send exactly one of content_id and vector",
+                    ))
+                }
+            };
+            let hits = cache.nearest(conn, &owner, &model, &query, k, exclude.as_deref())?;
+            let ids: Vec<String> = hits.iter().map(|(id, _)| id.clone()).collect();
+            let summaries = items_store::summaries(conn, &owner, &ids)?;
+            Ok((model, hits, summaries))
+        })
+        .await?;
     let mut by_id: HashMap<String, _> = summaries.into_iter().map(|s| (s.id.clone(), s)).collect();
     let items = hits
         .into_iter()

@@ -6,7 +6,8 @@ use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
 use crate::caller::Caller;
-use crate::routes::{item_id, not_found};
+use crate::error::ContentError;
+use crate::routes::item_id;
 use crate::store::items as store;
 use crate::AppState;
 
@@ -63,7 +64,7 @@ pub async fn chunks(
             store::chunks(conn, &id, after, fetch).map(Some)
         })
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ContentError::NotFound)?;
     let mut items: Vec<(String, ChunkOut)> = rows
         .into_iter()
         .map(|c| {

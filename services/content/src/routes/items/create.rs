@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::{chunks_for, kind, metadata, source, ChunkIn, SourceIn};
 use crate::caller::Caller;
+use crate::error::ContentError;
 use crate::large_json::{LargeJson, LargeMember};
-use crate::routes::{etag, not_found, ItemOut};
+use crate::routes::{etag, ItemOut};
 use crate::store::items::{self as store, Item, NewChunk};
 use crate::validate::{self, Errors};
 use crate::{AppState, Limits, PREFIX};
@@ -252,6 +253,6 @@ pub async fn create(
         .db
         .read(move |conn| store::get(conn, Some(&owner), &id))
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ContentError::NotFound)?;
     Ok(created(item))
 }

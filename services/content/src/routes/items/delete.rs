@@ -5,7 +5,8 @@ use paperclip::actix::{api_v2_operation, web, NoContent};
 use peermesh_common::ApiError;
 
 use crate::caller::Caller;
-use crate::routes::{check_if_match, if_match, item_id, not_found};
+use crate::error::ContentError;
+use crate::routes::{check_if_match, if_match, item_id};
 use crate::store::items as store;
 use crate::AppState;
 
@@ -22,16 +23,12 @@ pub async fn delete(
     let condition = if_match(&req);
     state
         .db
-        .write(move |conn| {
-            let Some(item) = store::get(conn, Some(&owner), &id)? else {
-                return Ok(Err(not_found()));
-            };
-            if let Err(e) = check_if_match(condition.as_deref(), item.version) {
-                return Ok(Err(e));
-            }
+        .try_write(move |conn| {
+            let item = store::get(conn, Some(&owner), &id)?.ok_or(ContentError::NotFound)?;
+            check_if_match(condition.as_deref(), item.version)?;
             store::delete(conn, &owner, &id)?;
-            Ok(Ok(()))
+            Ok::<_, ContentError>(())
         })
-        .await??;
+        .await?;
     Ok(NoContent)
 }

@@ -9,8 +9,9 @@ use peermesh_common::ApiError;
 use serde::{Deserialize, Serialize};
 
 use crate::caller::Caller;
+use crate::error::ContentError;
 use crate::query::SearchQuery;
-use crate::routes::{etag, item_id, not_found, ItemOut, ItemSummary};
+use crate::routes::{etag, item_id, ItemOut, ItemSummary};
 use crate::store::items::{self as store, ListFilter};
 use crate::validate::Errors;
 use crate::AppState;
@@ -89,7 +90,7 @@ pub async fn get(
         .db
         .read(move |conn| store::get(conn, scope.as_deref(), &id))
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ContentError::NotFound)?;
     let tag = etag(item.version);
     let fresh = req
         .headers()

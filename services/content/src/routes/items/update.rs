@@ -8,10 +8,9 @@ use serde::Deserialize;
 
 use super::{chunks_for, kind, metadata, source, ChunkIn, SourceIn};
 use crate::caller::Caller;
+use crate::error::ContentError;
 use crate::large_json::{LargeJson, LargeMember};
-use crate::routes::{
-    check_if_match, etag, if_match, item_id, not_found, precondition_failed, ItemOut,
-};
+use crate::routes::{check_if_match, etag, if_match, item_id, ItemOut};
 use crate::store::items::{self as store, Changes};
 use crate::validate::{self, Errors};
 use crate::{AppState, Limits};
@@ -93,21 +92,18 @@ pub async fn patch(
         .map_err(ApiError::internal)??;
     let item = state
         .db
-        .write(move |conn| {
-            let Some(item) = store::get(conn, Some(&owner), &id)? else {
-                return Ok(Err(not_found()));
-            };
-            if let Err(e) = check_if_match(condition.as_deref(), item.version) {
-                return Ok(Err(e));
-            }
+        .try_write(move |conn| {
+            let item = store::get(conn, Some(&owner), &id)?.ok_or(ContentError::NotFound)?;
+            check_if_match(condition.as_deref(), item.version)?;
             let now = chrono::Utc::now().naive_utc();
             let new_body = changes.chunks.is_some();
             if !store::update(conn, &item, &changes, now)? {
                 // Another writer got there first (PostgreSQL, read committed).
-                return Ok(Err(precondition_failed(
-                    "the item was changed by another request; fetch it and try again".into(),
-                    &etag(item.version + 1),
-                )));
+                return Err(ContentError::Changed {
+                    detail: "the item was changed by another request; fetch it and try again"
+                        .into(),
+                    current: etag(item.version + 1),
+                });
             }
             // Its vectors describe the old text: kept, marked stale, and named here.
             let stale = if new_body {
@@ -115,11 +111,10 @@ pub async fn patch(
             } else {
                 None
             };
-            Ok(store::get(conn, Some(&owner), &id)?
-                .map(|item| (item, stale))
-                .ok_or_else(not_found))
+            let item = store::get(conn, Some(&owner), &id)?.ok_or(ContentError::NotFound)?;
+            Ok((item, stale))
         })
-        .await??;
+        .await?;
     let (item, stale_vectors) = item;
     let tag = etag(item.version);
     Ok(Reply::new(ItemOut {
