@@ -9,69 +9,15 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::content_client::NewItem;
-use crate::pipeline::JobError;
+use crate::error::JobError;
+use crate::formats::feed;
 use crate::store::{feeds, jobs};
-use crate::{formats, AppState};
-
-/// Entries taken from one poll at most (the newest).
-pub const MAX_ENTRIES_PER_POLL: usize = 100;
+use crate::AppState;
 
 /// The input of a feed-poll job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PollInput {
     pub feed_id: String,
-}
-
-/// One entry, ready to become an item.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    /// The feed's own key: guid, id or link.
-    pub key: String,
-    pub title: String,
-    pub text: String,
-    pub link: Option<String>,
-    pub published: Option<String>,
-}
-
-/// The feed's title and entries (newest first, as feeds list them).
-pub fn parse(bytes: &[u8]) -> Result<(Option<String>, Vec<Entry>), String> {
-    let feed = feed_rs::parser::parse(bytes)
-        .map_err(|e| format!("not a readable RSS, Atom or JSON feed: {e}"))?;
-    let title = feed
-        .title
-        .map(|t| t.content.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    let entries = feed
-        .entries
-        .into_iter()
-        .take(MAX_ENTRIES_PER_POLL)
-        .map(|e| {
-            let raw = e
-                .content
-                .and_then(|c| c.body)
-                .or_else(|| e.summary.map(|s| s.content))
-                .unwrap_or_default();
-            let text = if raw.contains('<') {
-                formats::html_to_text(&raw)
-            } else {
-                raw.trim().to_owned()
-            };
-            let link = e.links.first().map(|l| l.href.clone());
-            let title = e
-                .title
-                .map(|t| formats::html_to_text(&t.content))
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| "Untitled entry".into());
-            Entry {
-                key: e.id,
-                title: title.chars().take(500).collect(),
-                text,
-                link,
-                published: e.published.or(e.updated).map(|t| t.to_rfc3339()),
-            }
-        })
-        .collect();
-    Ok((title, entries))
 }
 
 /// Polls one feed; returns the ids of the items made.
@@ -104,7 +50,7 @@ pub async fn poll(
         Ok(None) => Ok((None, Vec::new(), None, None)),
         Ok(Some(body)) => {
             let bytes = body.bytes;
-            match tokio::task::spawn_blocking(move || parse(&bytes))
+            match tokio::task::spawn_blocking(move || feed::parse(&bytes))
                 .await
                 .map_err(internal)?
             {

@@ -11,7 +11,7 @@ use slog::Logger;
 
 use crate::config::{IngestSettings, Settings};
 use crate::{
-    blobs, content_client, fetch, metrics, routes, sandbox, worker, DEFAULT_DATABASE_URL,
+    blobs, content_client, fetch, jobs::worker, metrics, routes, sandbox, DEFAULT_DATABASE_URL,
     DEFAULT_PORT, MIGRATIONS, PREFIX, SERVICE,
 };
 

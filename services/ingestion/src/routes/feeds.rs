@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::delegating::Delegating;
 use super::jobs::JobOut;
+use crate::error::IngestError;
 use crate::fetch::FetchError;
 use crate::store::feeds::{self, Feed};
 use crate::store::jobs;
@@ -106,7 +107,7 @@ pub async fn create(
             ApiError::invalid_field("url", "the site answered 304 to an unconditional request")
         })?;
     let bytes = fetched.bytes;
-    let (found_title, _) = tokio::task::spawn_blocking(move || polling::parse(&bytes))
+    let (found_title, _) = tokio::task::spawn_blocking(move || crate::formats::feed::parse(&bytes))
         .await
         .map_err(ApiError::internal)?
         .map_err(|m| ApiError::invalid_field("url", m).with_code("not_a_feed"))?;
@@ -241,7 +242,7 @@ pub async fn refresh(
         .write(move |conn| {
             let active = jobs::active_jobs(conn, &record.owner_id)?;
             if active >= cap {
-                return Ok(Some(super::files::too_many_jobs(active)));
+                return Ok(Some(IngestError::TooManyJobs(active).into()));
             }
             if let Some(wait) = feeds::request_refresh(conn, &record.owner_id, &feed.id, interval)?
             {

@@ -14,9 +14,10 @@ use super::delegating::Delegating;
 use super::jobs::JobOut;
 use crate::blobs::{BlobError, Staged};
 use crate::content_client::ContentError;
+use crate::error::{IngestError, JobError};
 use crate::formats::{self, FormatError};
+use crate::jobs::pipeline::{self, FileInput};
 use crate::metrics::Outcome;
-use crate::pipeline::{self, FileInput, JobError};
 use crate::store::jobs::{self, FileClaim, Job};
 use crate::{AppState, PREFIX};
 use peermesh_db::DbError;
@@ -321,7 +322,7 @@ pub(crate) async fn accept(
     // worker finishes it later; the client hears 503 now.
     let retry = error
         .is_transient()
-        .then(|| crate::worker::backoff(settings.retry_base_ms, 1));
+        .then(|| crate::jobs::worker::backoff(settings.retry_base_ms, 1));
     let message = error.to_string();
     let finished = retry.is_none();
     state.metrics.record(&job.kind, Outcome::failure(finished));
@@ -454,7 +455,7 @@ async fn claim(
             "this file ({size} bytes) does not fit in your storage quota: {used} of {quota} bytes are used"
         ))
         .with_code("storage_quota_exceeded")),
-        Ok(FileClaim::QueueFull { active }) => Err(too_many_jobs(active)),
+        Ok(FileClaim::QueueFull { active }) => Err(IngestError::TooManyJobs(active).into()),
         // Another upload of the same bytes recorded its job first: it answers.
         Err(e) if e.is_unique_violation() => {
             let (o, sha) = (job.owner_id.clone(), input.sha256.clone());
@@ -467,16 +468,6 @@ async fn claim(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// 429: the user's jobs fill their share of the queue.
-pub(crate) fn too_many_jobs(active: i64) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_jobs",
-        format!("you have {active} jobs queued or running, the most allowed; retry when some have finished"),
-    )
-    .with_header(actix_web::http::header::RETRY_AFTER, "30")
 }
 
 /// The first `limit` bytes of a file.

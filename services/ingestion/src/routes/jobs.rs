@@ -9,6 +9,7 @@ use peermesh_common::pagination::PageRequest;
 use peermesh_common::{ApiError, FieldError};
 use serde::{Deserialize, Serialize};
 
+use crate::error::IngestError;
 use crate::store::jobs::{self, Job};
 use crate::AppState;
 
@@ -144,24 +145,17 @@ pub async fn retry(
     let cap = state.settings.active_jobs_per_user;
     let retried = state
         .db
-        .write(move |conn| {
+        .try_write(move |conn| {
             let active = jobs::active_jobs(conn, &o)?;
             if active >= cap {
-                return Ok(Err(active));
+                return Err(IngestError::TooManyJobs(active));
             }
-            jobs::retry(conn, Some(&o), &i).map(Ok)
+            Ok(jobs::retry(conn, Some(&o), &i)?)
         })
-        .await?
-        .map_err(super::files::too_many_jobs)?;
+        .await?;
     let job = load(&state, &owner, &id).await?;
     if !retried {
-        return Err(ApiError::conflict(
-            "not_retryable",
-            format!(
-                "only failed or cancelled jobs can be retried; this one is {}",
-                job.status
-            ),
-        ));
+        return Err(IngestError::NotRetryable(job.status).into());
     }
     Ok(web::Json(JobOut::from(&job)))
 }
@@ -282,7 +276,7 @@ pub async fn original_by_hash(
 /// A job's stored file as a download.
 async fn send_original(state: &AppState, job: Job) -> Result<Original, ApiError> {
     let gone = || ApiError::not_found("this job has no stored file");
-    let input: crate::pipeline::FileInput = (job.kind != "feed")
+    let input: crate::jobs::pipeline::FileInput = (job.kind != "feed")
         .then(|| serde_json::from_str(&job.input).ok())
         .flatten()
         .ok_or_else(gone)?;

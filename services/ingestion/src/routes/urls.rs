@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::delegating::Delegating;
 use super::files::{accept, Answer};
 use crate::fetch::FetchError;
-use crate::pipeline::FileInput;
+use crate::jobs::pipeline::FileInput;
 use crate::AppState;
 
 #[derive(Debug, Deserialize, Apiv2Schema)]

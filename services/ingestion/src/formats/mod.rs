@@ -2,6 +2,8 @@
 //! numbers, then the text itself) and must agree with the file's name and declared
 //! type; each format yields a title, clean text and metadata.
 
+pub mod feed;
+
 use scraper::{Html, Node};
 use serde_json::{json, Map, Value};
 
@@ -615,7 +617,7 @@ fn feed(
     text: &str,
     metadata: &mut Map<String, Value>,
 ) -> Result<(Option<String>, String), FormatError> {
-    let (title, entries) = crate::feeds::parse(text.as_bytes()).map_err(FormatError::Corrupt)?;
+    let (title, entries) = feed::parse(text.as_bytes()).map_err(FormatError::Corrupt)?;
     metadata.insert("entries".into(), json!(entries.len()));
     let body = entries
         .iter()

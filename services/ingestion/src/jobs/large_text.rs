@@ -17,8 +17,8 @@ use encoding_rs::{DecoderResult, Encoding, UTF_8};
 use peermesh_chunking::{Span, Splitter};
 use serde_json::Value;
 
+use crate::error::JobError;
 use crate::formats::{self, FormatError};
-use crate::pipeline::JobError;
 
 /// Plain-text files larger than this are streamed; smaller ones are read whole.
 pub const STREAM_ABOVE: u64 = 1 << 20;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::content_client::{ContentError, NewItem};
+use crate::content_client::NewItem;
+use crate::error::JobError;
 use crate::formats::{self, FormatError};
-use crate::large_text::{self, ItemHead, TextFile};
+use crate::jobs::large_text::{self, ItemHead, TextFile};
 use crate::sandbox::SandboxError;
 use crate::AppState;
 
@@ -28,30 +29,6 @@ pub struct FileInput {
     /// Gets a signed POST of the job when it finishes.
     #[serde(default)]
     pub callback_url: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error(transparent)]
-    Format(#[from] FormatError),
-    #[error(transparent)]
-    Content(#[from] ContentError),
-    #[error("{0}")]
-    Internal(String),
-    /// A feed could not be fetched or read (its own schedule retries it).
-    #[error("{0}")]
-    Feed(String),
-}
-
-impl JobError {
-    /// Worth another attempt later (the content service was down, a disk hiccup).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            JobError::Content(e) => e.is_transient(),
-            JobError::Internal(_) => true,
-            JobError::Format(_) | JobError::Feed(_) => false,
-        }
-    }
 }
 
 /// Reports how far a running job has come (its `progress`, 0..1) and renews its lease.

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use chrono::TimeDelta;
 use peermesh_common::health::Readiness;
 
+use crate::error::JobError;
+use crate::jobs::pipeline::{self, FileInput};
 use crate::metrics::Outcome;
-use crate::pipeline::{self, FileInput, JobError};
 use crate::store::jobs::{self, Job};
 use crate::AppState;
 
