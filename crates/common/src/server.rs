@@ -89,7 +89,7 @@ pub fn app(
         ..Default::default()
     };
 
-    App::new()
+    let app = App::new()
         .wrap(from_fn(move |req, next| {
             request_context(logger.clone(), recorder.clone(), spans.clone(), req, next)
         }))
@@ -131,17 +131,21 @@ pub fn app(
                 .route("/health", web::get().to(health::health))
                 .route("/ready", web::get().to(health::ready))
                 .configure(routes),
-        )
-        // Every route is registered by now, so the document is complete. The first
-        // worker finishes it; all serve the same bytes.
-        .with_raw_json_spec_v3(move |app, mut spec| {
-            served_spec.get_or_init(|| {
-                crate::openapi::finish(&mut spec, prefix, contract);
-                serde_json::to_vec(&spec).unwrap_or_default().into()
-            });
-            app
-        })
-        .build()
+        );
+    // Every route is registered by now, so the document is complete. It is made once
+    // (see `Application::start`); the workers serve the same bytes.
+    if served_spec.get().is_some() {
+        return app.build();
+    }
+    let served = served_spec.clone();
+    app.with_raw_json_spec_v3(move |app, mut spec| {
+        served.get_or_init(|| {
+            crate::openapi::finish(&mut spec, prefix, contract);
+            serde_json::to_vec(&spec).unwrap_or_default().into()
+        });
+        app
+    })
+    .build()
 }
 
 /// The service's OpenAPI 3 document, finished by [`crate::openapi`], as JSON: made
@@ -226,7 +230,41 @@ pub struct Application {
     on_stop: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>,
 }
 
+/// What every service's handlers find as app data: its own state, the token
+/// validator and the accounts closed lately (whose tokens are refused).
+#[derive(Clone)]
+pub struct Shared<T> {
+    pub state: T,
+    pub validator: crate::jwt::JwtValidator,
+    pub closed: crate::auth::ClosedAccounts,
+}
+
+impl<T: Clone + Send + Sync + 'static> Shared<T> {
+    /// Registers the three for the handlers' extractors.
+    fn register(&self) -> impl Fn(&mut aweb::ServiceConfig) + Clone + Send + 'static {
+        let state = aweb::Data::new(self.state.clone());
+        let validator = aweb::Data::new(self.validator.clone());
+        let closed = aweb::Data::new(self.closed.clone());
+        move |cfg| {
+            cfg.app_data(state.clone())
+                .app_data(validator.clone())
+                .app_data(closed.clone());
+        }
+    }
+}
+
 impl Application {
+    /// Starts serving on `listener` with a service's routes and what its handlers share.
+    pub fn serve<T: Clone + Send + Sync + 'static>(
+        ctx: AppContext,
+        listener: TcpListener,
+        settings: &ServerSettings,
+        routes: fn(&mut web::ServiceConfig),
+        shared: Shared<T>,
+    ) -> std::io::Result<Self> {
+        Self::start(ctx, listener, settings, routes, shared.register())
+    }
+
     /// Starts serving on `listener`. `state` registers the service's own app data.
     pub fn start<S>(
         ctx: AppContext,
@@ -255,7 +293,10 @@ impl Application {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .max(1);
         // Signals are ours to handle (see `run_until_stopped`).
+        // The document, made here once rather than by each worker (its transient copies
+        // stayed in the workers' allocator arenas: ~2.5 MiB each, idle).
         let spec = ServedSpec::default();
+        drop(app(&ctx, routes, None, spec.clone()));
         let server = actix_web::HttpServer::new(move || {
             let state = state.clone();
             app(&ctx, routes, exported.clone(), spec.clone()).configure(move |cfg| state(cfg))

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use peermesh_common::config::Networks;
 use peermesh_common::health::Readiness;
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
-use peermesh_common::server::{AppContext, Application, StartupError};
+use peermesh_common::server::{AppContext, Application, Shared, StartupError};
 use peermesh_db::Db;
 use slog::Logger;
 
@@ -132,22 +132,16 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         json_limit: settings.server.json_limit_bytes,
         contract: &routes::CONTRACT,
     };
-    let validator = actix_web::web::Data::new(validator);
-    let app = Application::start(
-        ctx,
-        listener,
-        &settings.server,
-        routes::configure,
-        move |cfg| {
-            cfg.app_data(actix_web::web::Data::new(state.clone()))
-                .app_data(validator.clone())
-                .app_data(actix_web::web::Data::new(state.closed.clone()));
-        },
-    )?
-    .on_stop(async move {
-        let _ = mail_sender.await;
-        let _ = eraser.await;
-    });
+    let shared = Shared {
+        closed: state.closed.clone(),
+        state,
+        validator,
+    };
+    let app = Application::serve(ctx, listener, &settings.server, routes::configure, shared)?
+        .on_stop(async move {
+            let _ = mail_sender.await;
+            let _ = eraser.await;
+        });
     Ok(app)
 }
 

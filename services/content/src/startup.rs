@@ -4,7 +4,7 @@
 use peermesh_common::config::Networks;
 use peermesh_common::health::Readiness;
 use peermesh_common::jwt::JwtValidator;
-use peermesh_common::server::{AppContext, Application, StartupError};
+use peermesh_common::server::{AppContext, Application, Shared, StartupError};
 use peermesh_db::Db;
 use slog::Logger;
 
@@ -138,25 +138,19 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         )),
         limits: std::sync::Arc::new(settings.limits.clone()),
     };
-    let validator = actix_web::web::Data::new(validator);
-    let app = Application::start(
-        ctx,
-        listener,
-        &settings.server,
-        routes::configure,
-        move |cfg| {
-            cfg.app_data(actix_web::web::Data::new(state.clone()))
-                .app_data(validator.clone())
-                .app_data(actix_web::web::Data::new(closed.clone()));
-        },
-    )?
-    .on_stop(async move {
-        let _ = exporter.await;
-        let _ = deliveries.await;
-        if let Some(embedding) = embedding {
-            let _ = embedding.await;
-        }
-    });
+    let shared = Shared {
+        state,
+        validator,
+        closed,
+    };
+    let app = Application::serve(ctx, listener, &settings.server, routes::configure, shared)?
+        .on_stop(async move {
+            let _ = exporter.await;
+            let _ = deliveries.await;
+            if let Some(embedding) = embedding {
+                let _ = embedding.await;
+            }
+        });
     Ok(app)
 }
 

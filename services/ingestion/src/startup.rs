@@ -5,7 +5,7 @@ use peermesh_common::config::Networks;
 use peermesh_common::health::Readiness;
 use peermesh_common::jwt::JwtValidator;
 use peermesh_common::metrics::Metrics;
-use peermesh_common::server::{AppContext, Application, StartupError};
+use peermesh_common::server::{AppContext, Application, Shared, StartupError};
 use peermesh_db::Db;
 use slog::Logger;
 
@@ -104,17 +104,17 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     } else {
         |_| {}
     };
-    let validator = actix_web::web::Data::new(validator);
-    let app = Application::start(ctx, listener, &settings.server, routes, move |cfg| {
-        cfg.app_data(actix_web::web::Data::new(state.clone()))
-            .app_data(validator.clone())
-            .app_data(actix_web::web::Data::new(closed.clone()));
-    })?
-    .on_stop(async move {
-        for worker in workers {
-            let _ = worker.await;
-        }
-    });
+    let shared = Shared {
+        state,
+        validator,
+        closed,
+    };
+    let app =
+        Application::serve(ctx, listener, &settings.server, routes, shared)?.on_stop(async move {
+            for worker in workers {
+                let _ = worker.await;
+            }
+        });
     Ok(app)
 }
 
