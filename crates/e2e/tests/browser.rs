@@ -8,10 +8,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use peermesh_test_stack::spawn::google_sign_in_behind_gateway;
 use peermesh_test_support::auth::Pkce;
 use peermesh_test_support::free_port;
 use peermesh_test_support::providers::{FakeProvider, ProviderUser};
-use peermesh_test_support::spawn::google_sign_in_behind_gateway;
 use serde_json::{json, Value};
 
 /// ChromeDriver on a free port, stopped when dropped.
@@ -160,7 +160,7 @@ async fn a_real_browser_signs_in_with_google_through_the_gateway() {
 async fn swagger_ui_renders_only_our_own_spec() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    let stack = peermesh_test_support::spawn::spawn_stack().await;
+    let stack = peermesh_test_stack::spawn::spawn_stack().await;
     let hits = Arc::new(AtomicUsize::new(0));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let foreign = listener.local_addr().unwrap().port();

@@ -2,10 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use peermesh_test_stack::conformance;
+use peermesh_test_stack::spawn::spawn_stack;
 use peermesh_test_support::auth::{register, unique_email};
 use peermesh_test_support::client::assert_problem;
-use peermesh_test_support::conformance;
-use peermesh_test_support::spawn::spawn_stack;
 use serde_json::Value;
 
 const SERVICES: [(&str, &str); 3] = [

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use peermesh_test_stack::spawn::google_sign_in_behind_gateway;
 use peermesh_test_support::providers::{browser_sign_in, FakeProvider, ProviderUser};
-use peermesh_test_support::spawn::google_sign_in_behind_gateway;
 use serde_json::{json, Value};
 
 const APP: &str = "http://app.example.test/signed-in";

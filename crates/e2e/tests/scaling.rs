@@ -9,10 +9,10 @@
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
+use peermesh_test_stack::spawn::{jwks_url, spawn_auth, Spawned, Verifier};
 use peermesh_test_support::dns::DnsServer;
 use peermesh_test_support::gateway::{Gateway, Upstreams};
 use peermesh_test_support::metrics::scrape;
-use peermesh_test_support::spawn::{jwks_url, spawn_auth, Spawned, Verifier};
 use peermesh_test_support::TestClient;
 
 const CONTENT: &str = "content.peermesh.test";

@@ -86,7 +86,7 @@ pub async fn get_json(client: &TestClient, path: &str, token: &str) -> Value {
 pub const DEFAULT_APP_URL: &str = "http://127.0.0.1:8080";
 
 /// Registers `email` and verifies it with the link mailed to the test outbox (the
-/// service must write mail there, as [`crate::spawn::spawn_auth`] sets up, with the
+/// service must write mail there, as the test stack's `spawn_auth` sets up, with the
 /// default public app URL).
 pub async fn verified_user(client: &TestClient, email: &str) -> TestUser {
     let user = register(client, email).await;
@@ -96,7 +96,7 @@ pub async fn verified_user(client: &TestClient, email: &str) -> TestUser {
 
 /// Follows the newest verification link mailed to `email` (see [`verified_user`]).
 pub async fn verify_email(client: &TestClient, email: &str) {
-    let outbox = crate::spawn::test_outbox();
+    let outbox = crate::mail::test_outbox();
     let mail = crate::mail::await_outbox_mail(&outbox, email, 1).await;
     let mails = crate::mail::outbox_mails(&outbox, email);
     let newest = mails.last().unwrap_or(&mail);
@@ -105,22 +105,6 @@ pub async fn verify_email(client: &TestClient, email: &str) {
         .post_json("/api/v1/auth/verify-email", &json!({ "token": token }))
         .await;
     assert_eq!(resp.status(), 200, "verify {email}");
-}
-
-/// An auth service with an administrator, made the supported way for a first admin:
-/// `AUTH_BOOTSTRAP_ADMIN_EMAIL` with `AUTH_BOOTSTRAP_ADMIN_PASSWORD_FILE`.
-pub async fn auth_with_admin(extra: &[(&str, String)]) -> (crate::spawn::Spawned, TestUser) {
-    let email = unique_email("admin");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("admin-password");
-    std::fs::write(&file, format!("{PASSWORD}\n")).expect("password file");
-    let mut settings = extra.to_vec();
-    settings.push(("BOOTSTRAP_ADMIN_EMAIL", email.clone()));
-    settings.push(("BOOTSTRAP_ADMIN_PASSWORD_FILE", file.display().to_string()));
-    // The file is read at start-up only.
-    let app = crate::spawn::spawn_auth(&settings).await;
-    let admin = login(&app.client, &email, PASSWORD).await;
-    (app, admin)
 }
 
 /// A service client with `scopes`, created by `admin`: (client id, secret).

@@ -1,13 +1,13 @@
-//! Dev-only helpers for the services' tests: a fresh database per test (SQLite file or
-//! a new PostgreSQL database), signing keys, a typed HTTP client and a real nginx
-//! gateway in front of services started on random ports.
+//! Dev-only helpers for the services' tests that know no service: a fresh database per
+//! test (SQLite file or a new PostgreSQL database), signing keys, a typed HTTP client,
+//! a real nginx gateway and local stand-ins for outside providers. Starting the
+//! services themselves is `peermesh-test-stack`'s.
 
 // Dev-only: a failed set-up step is a failed test, so panicking is the right answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod auth;
 pub mod client;
-pub mod conformance;
 pub mod contract;
 pub mod db;
 pub mod dns;
@@ -20,7 +20,6 @@ pub mod metrics;
 pub mod process;
 pub mod providers;
 pub mod receiver;
-pub mod spawn;
 
 pub use client::TestClient;
 pub use db::{TestBackend, TestDb};

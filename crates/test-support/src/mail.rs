@@ -91,3 +91,9 @@ pub async fn await_outbox_mail(dir: &Path, to: &str, n: usize) -> Mail {
     }
     panic!("no mail #{n} to {to} in {}", dir.display())
 }
+
+/// The outbox folder the auth services of tests write their mail to (shared: tests
+/// tell their mails apart by unique recipients).
+pub fn test_outbox() -> std::path::PathBuf {
+    std::env::temp_dir().join("peermesh-test-outbox")
+}

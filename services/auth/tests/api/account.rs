@@ -1,9 +1,9 @@
 //! Register and log in: validation, tokens, enumeration, throttling.
 
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
+use peermesh_test_stack::spawn::{jwks_url, spawn_auth};
 use peermesh_test_support::auth::{get_json, login, register, unique_email, PASSWORD};
 use peermesh_test_support::client::assert_problem;
-use peermesh_test_support::spawn::{jwks_url, spawn_auth};
 use serde_json::{json, Value};
 
 #[actix_web::test]

@@ -2,11 +2,12 @@
 //! client-credentials grant.
 
 use peermesh_common::jwt::{JwtSettings, JwtValidator};
+use peermesh_test_stack::spawn::auth_with_admin;
+use peermesh_test_stack::spawn::{jwks_url, spawn_auth, spawn_auth_on, Spawned};
 use peermesh_test_support::auth::{
-    auth_with_admin, get_json, login, register, unique_email, verify_email, TestUser, PASSWORD,
+    get_json, login, register, unique_email, verify_email, TestUser, PASSWORD,
 };
 use peermesh_test_support::client::{assert_problem, TestClient};
-use peermesh_test_support::spawn::{jwks_url, spawn_auth, spawn_auth_on, Spawned};
 use reqwest::Method;
 use serde_json::{json, Value};
 

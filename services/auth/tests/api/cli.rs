@@ -2,9 +2,9 @@
 
 use std::process::Command;
 
+use peermesh_test_stack::spawn::{spawn_auth, spawn_auth_on};
 use peermesh_test_support::auth::{get_json, login, register, unique_email, PASSWORD};
 use peermesh_test_support::keys;
-use peermesh_test_support::spawn::{spawn_auth, spawn_auth_on};
 use peermesh_test_support::TestDb;
 use serde_json::Value;
 
@@ -177,7 +177,7 @@ async fn migrate_applies_once_and_keys_rotate_keeps_old_tokens_verifiable() {
 }
 
 async fn client_token(
-    app: &peermesh_test_support::spawn::Spawned,
+    app: &peermesh_test_stack::spawn::Spawned,
     id: &str,
     secret: &str,
 ) -> reqwest::Response {

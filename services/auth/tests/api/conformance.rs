@@ -1,5 +1,5 @@
-use peermesh_test_support::conformance;
-use peermesh_test_support::spawn::spawn_auth;
+use peermesh_test_stack::conformance;
+use peermesh_test_stack::spawn::spawn_auth;
 
 const PREFIX: &str = "/api/v1/auth";
 

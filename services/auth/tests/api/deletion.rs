@@ -4,9 +4,10 @@
 
 use peermesh_auth::routes::admin::new_client;
 use peermesh_auth::store::clients;
-use peermesh_test_support::auth::{auth_with_admin, authed, register, unique_email, PASSWORD};
+use peermesh_test_stack::spawn::auth_with_admin;
+use peermesh_test_stack::spawn::spawn_auth;
+use peermesh_test_support::auth::{authed, register, unique_email, PASSWORD};
 use peermesh_test_support::client::{assert_problem, TestClient};
-use peermesh_test_support::spawn::spawn_auth;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 

@@ -1,7 +1,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use peermesh_common::jwt::{Claims, JwtError, JwtSettings, JwtValidator};
+use peermesh_test_stack::spawn::{jwks_url, spawn_auth};
 use peermesh_test_support::keys;
-use peermesh_test_support::spawn::{jwks_url, spawn_auth};
 use serde_json::Value;
 
 fn claims() -> Claims {
@@ -84,7 +84,7 @@ async fn ed25519_keys_publish_okp_jwks() {
 
 /// An access token the service issues verifies against its JWKS with the common
 /// validator: the service signs with the key it publishes, in the algorithm it names.
-async fn assert_issued_tokens_verify(app: &peermesh_test_support::spawn::Spawned, algorithm: &str) {
+async fn assert_issued_tokens_verify(app: &peermesh_test_stack::spawn::Spawned, algorithm: &str) {
     let resp = app
         .client
         .post_json(

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailin_embedded::{response, Handler, Response, Server, SslConfig};
+use peermesh_test_stack::spawn::{spawn_auth, Spawned};
 use peermesh_test_support::auth::{login, register, unique_email, PASSWORD};
 use peermesh_test_support::client::assert_problem;
 use peermesh_test_support::free_port;
 use peermesh_test_support::mail::Mail;
-use peermesh_test_support::spawn::{spawn_auth, Spawned};
 use reqwest::Method;
 use serde_json::{json, Value};
 

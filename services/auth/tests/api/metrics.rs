@@ -1,8 +1,7 @@
 //! Token issuance and reuse detection show in `/metrics`.
 
-use peermesh_test_support::auth::{
-    auth_with_admin, login, register, service_token, unique_email, PASSWORD,
-};
+use peermesh_test_stack::spawn::auth_with_admin;
+use peermesh_test_support::auth::{login, register, service_token, unique_email, PASSWORD};
 use peermesh_test_support::metrics::scrape;
 use serde_json::json;
 

@@ -1,16 +1,17 @@
 //! Sign-in with Google and GitHub, driven over HTTP like a browser against local
 //! providers that speak the real protocols (crates/test-support/src/providers.rs).
 
+use peermesh_test_stack::spawn::auth_with_admin;
+use peermesh_test_stack::spawn::Spawned;
 use peermesh_test_support::auth::{
-    auth_with_admin, get_json, login, register, unique_email, verified_user, verify_email, Pkce,
-    TestUser, DEFAULT_APP_URL, PASSWORD,
+    get_json, login, register, unique_email, verified_user, verify_email, Pkce, TestUser,
+    DEFAULT_APP_URL, PASSWORD,
 };
 use peermesh_test_support::client::{assert_problem, redirect_location};
 use peermesh_test_support::free_port;
 use peermesh_test_support::providers::{
     FakeProvider, ProviderUser, Tamper, CLIENT_ID, CLIENT_SECRET,
 };
-use peermesh_test_support::spawn::Spawned;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 
@@ -679,7 +680,7 @@ async fn a_password_reset_drops_identities_linked_before_the_mailbox_was_proved(
         .post_json("/api/v1/auth/password/forgot", &json!({ "email": email }))
         .await;
     assert_eq!(forgot.status(), 202);
-    let outbox = peermesh_test_support::spawn::test_outbox();
+    let outbox = peermesh_test_support::mail::test_outbox();
     let mail = peermesh_test_support::mail::await_outbox_mail(&outbox, &email, 2).await;
     let token = mail.token(DEFAULT_APP_URL, "/reset-password");
     let reset = env

@@ -1,8 +1,8 @@
 //! Refresh rotation, grace window, reuse detection, logout, sessions, password change.
 
+use peermesh_test_stack::spawn::spawn_auth;
 use peermesh_test_support::auth::{get_json, login, register, unique_email, PASSWORD};
 use peermesh_test_support::client::{assert_problem, TestClient};
-use peermesh_test_support::spawn::spawn_auth;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,5 +1,5 @@
-use peermesh_test_support::conformance;
-use peermesh_test_support::spawn::{jwks_url, spawn_auth, Verifier};
+use peermesh_test_stack::conformance;
+use peermesh_test_stack::spawn::{jwks_url, spawn_auth, Verifier};
 
 #[actix_web::test]
 async fn health_ready_ids_errors() {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use peermesh_test_stack::spawn::Verifier;
 use peermesh_test_support::embedding_model;
-use peermesh_test_support::spawn::Verifier;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -248,7 +248,7 @@ async fn items_written_without_a_model_are_embedded_by_a_process_that_has_one() 
     embedding_model::write(dir.path());
     let embedder = Verifier::Content
         .spawn(
-            &peermesh_test_support::spawn::jwks_url(&env.auth),
+            &peermesh_test_stack::spawn::jwks_url(&env.auth),
             &[
                 ("DATABASE_URL", env.content.db.url().to_owned()),
                 ("EMBED_MODEL_DIR", dir.path().display().to_string()),

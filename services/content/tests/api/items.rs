@@ -1,8 +1,8 @@
 //! Content behind real access tokens from a real auth service.
 
+use peermesh_test_stack::spawn::{jwks_url, spawn_auth, Verifier};
 use peermesh_test_support::auth::{register, unique_email};
 use peermesh_test_support::client::assert_problem;
-use peermesh_test_support::spawn::{jwks_url, spawn_auth, Verifier};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -504,17 +504,17 @@ async fn replicas_on_one_database_never_serve_stale_vectors() {
     let alice = env.user().await;
     let t = &alice.access_token;
     let db_url = env.content.db.url().to_owned();
-    let jwks = peermesh_test_support::spawn::jwks_url(&env.auth);
-    let cached = peermesh_test_support::spawn::Verifier::Content
+    let jwks = peermesh_test_stack::spawn::jwks_url(&env.auth);
+    let cached = peermesh_test_stack::spawn::Verifier::Content
         .spawn(&jwks, &[("DATABASE_URL", db_url.clone())])
         .await;
-    let uncached = peermesh_test_support::spawn::Verifier::Content
+    let uncached = peermesh_test_stack::spawn::Verifier::Content
         .spawn(
             &jwks,
             &[("DATABASE_URL", db_url), ("VECTOR_CACHE_BYTES", "0".into())],
         )
         .await;
-    let similar = |replica: &peermesh_test_support::spawn::Spawned| {
+    let similar = |replica: &peermesh_test_stack::spawn::Spawned| {
         let req = replica
             .client
             .request(Method::POST, "/api/v1/content/search/similar")

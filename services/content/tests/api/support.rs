@@ -1,9 +1,8 @@
 //! A real auth service and a content service verifying its tokens, with users.
 
-use peermesh_test_support::auth::{
-    auth_with_admin, register, unique_email, DeclaredClient, TestUser,
-};
-use peermesh_test_support::spawn::{jwks_url, Spawned, Verifier};
+use peermesh_test_stack::spawn::auth_with_admin;
+use peermesh_test_stack::spawn::{jwks_url, Spawned, Verifier};
+use peermesh_test_support::auth::{register, unique_email, DeclaredClient, TestUser};
 use reqwest::{Method, Response};
 use serde_json::Value;
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use peermesh_test_support::spawn::{jwks_url, spawn_auth, Verifier};
+use peermesh_test_stack::spawn::{jwks_url, spawn_auth, Verifier};
 
 /// A local OTLP/HTTP collector: keeps the bodies posted to /v1/traces.
 fn collector(bodies: Arc<Mutex<Vec<Vec<u8>>>>) -> u16 {

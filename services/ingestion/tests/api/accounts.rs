@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use peermesh_ingestion::store::{feeds, jobs};
+use peermesh_test_stack::spawn::{jwks_url, spawn_auth_on, Spawned, Verifier};
 use peermesh_test_support::auth::{authed, register, unique_email, TestUser, PASSWORD};
 use peermesh_test_support::client::{assert_problem, TestClient};
-use peermesh_test_support::spawn::{jwks_url, spawn_auth_on, Spawned, Verifier};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use peermesh_test_support::auth::{
-    auth_with_admin, register, unique_email, DeclaredClient, TestUser,
-};
+use peermesh_test_stack::spawn::auth_with_admin;
+use peermesh_test_stack::spawn::{jwks_url, Spawned, Verifier};
+use peermesh_test_support::auth::{register, unique_email, DeclaredClient, TestUser};
 use peermesh_test_support::client::assert_problem;
 use peermesh_test_support::free_port;
-use peermesh_test_support::spawn::{jwks_url, Spawned, Verifier};
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 use serde_json::Value;

@@ -5,8 +5,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use peermesh_test_stack::spawn::{jwks_url, Verifier};
 use peermesh_test_support::free_port;
-use peermesh_test_support::spawn::{jwks_url, Verifier};
 use serde_json::Value;
 
 use crate::files::{file, stack, Env};

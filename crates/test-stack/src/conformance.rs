@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use crate::client::{assert_problem, TestClient};
-use crate::metrics::{scrape, Scrape};
 use crate::spawn::{jwks_url, spawn_auth, Verifier};
+use peermesh_test_support::client::{assert_problem, TestClient};
+use peermesh_test_support::metrics::{scrape, Scrape};
 
 /// `/health` and `/ready` answer 200 JSON with a request id, at the root and under the prefix.
 pub async fn health_and_ready(client: &TestClient, prefix: &str, service: &str) {

@@ -2,10 +2,11 @@
 
 use peermesh_common::server::Application;
 
-use crate::client::TestClient;
-use crate::db::TestDb;
-use crate::gateway::{Gateway, Upstreams};
-use crate::keys;
+use peermesh_test_support::auth::{login, unique_email, TestUser, PASSWORD};
+use peermesh_test_support::client::TestClient;
+use peermesh_test_support::db::TestDb;
+use peermesh_test_support::gateway::{Gateway, Upstreams};
+use peermesh_test_support::keys;
 
 /// A running service: its port, a client for it and its database.
 pub struct Spawned {
@@ -51,7 +52,7 @@ fn vars(prefix: &str, db: &TestDb, extra: &[(&str, String)]) -> Vec<(String, Str
 }
 
 fn started(app: Application, db: TestDb) -> Spawned {
-    crate::contract::install();
+    peermesh_test_support::contract::install();
     let port = app.port();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -73,11 +74,11 @@ pub async fn spawn_auth(extra: &[(&str, String)]) -> Spawned {
 /// gateway on a free port, whose URL is also the public base of the callbacks; `app`
 /// is the one allowed redirect URI. Returns the service, the gateway and that URL.
 pub async fn google_sign_in_behind_gateway(
-    google: &crate::providers::FakeProvider,
+    google: &peermesh_test_support::providers::FakeProvider,
     app: &str,
 ) -> (Spawned, Gateway, String) {
-    use crate::providers::{CLIENT_ID, CLIENT_SECRET};
-    let port = crate::free_port();
+    use peermesh_test_support::providers::{CLIENT_ID, CLIENT_SECRET};
+    let port = peermesh_test_support::free_port();
     let public = format!("http://127.0.0.1:{port}");
     let auth = spawn_auth(&[
         ("OAUTH_CALLBACK_BASE_URL", public.clone()),
@@ -98,12 +99,6 @@ pub async fn google_sign_in_behind_gateway(
     (auth, gateway, public)
 }
 
-/// The outbox folder the auth services of tests write their mail to (shared: tests
-/// tell their mails apart by unique recipients).
-pub fn test_outbox() -> std::path::PathBuf {
-    std::env::temp_dir().join("peermesh-test-outbox")
-}
-
 /// The auth service on an existing database (e.g. to restart it with other settings).
 pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
     let mut all = vec![
@@ -112,14 +107,19 @@ pub async fn spawn_auth_on(db: TestDb, extra: &[(&str, String)]) -> Spawned {
             keys::rsa_key().path.display().to_string(),
         ),
         // Without an SMTP server mail goes to an outbox folder: keep it out of the tree.
-        ("MAIL_OUTBOX_DIR", test_outbox().display().to_string()),
+        (
+            "MAIL_OUTBOX_DIR",
+            peermesh_test_support::mail::test_outbox()
+                .display()
+                .to_string(),
+        ),
     ];
     all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     all.extend(extra.iter().cloned());
     let settings =
         peermesh_common::config::load::<peermesh_auth::Settings>(vars("AUTH_", &db, &all))
             .expect("auth settings");
-    let app = peermesh_auth::build(settings, crate::logs::logger("auth"))
+    let app = peermesh_auth::build(settings, peermesh_test_support::logs::logger("auth"))
         .await
         .expect("auth starts");
     started(app, db)
@@ -183,7 +183,7 @@ impl Verifier {
             // service binary's parser child.
             all.push((
                 "PARSER_BIN",
-                crate::service_binary("peermesh-ingestion")
+                peermesh_test_support::service_binary("peermesh-ingestion")
                     .display()
                     .to_string(),
             ));
@@ -191,7 +191,7 @@ impl Verifier {
         all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         all.extend(extra.iter().cloned());
         let vars = vars(self.env_prefix(), &db, &all);
-        let logger = crate::logs::logger(match self {
+        let logger = peermesh_test_support::logs::logger(match self {
             Verifier::Content => "content",
             Verifier::Ingestion => "ingestion",
         });
@@ -242,4 +242,20 @@ pub async fn spawn_stack() -> Stack {
         gateway,
         client,
     }
+}
+
+/// An auth service with an administrator, made the supported way for a first admin:
+/// `AUTH_BOOTSTRAP_ADMIN_EMAIL` with `AUTH_BOOTSTRAP_ADMIN_PASSWORD_FILE`.
+pub async fn auth_with_admin(extra: &[(&str, String)]) -> (Spawned, TestUser) {
+    let email = unique_email("admin");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("admin-password");
+    std::fs::write(&file, format!("{}\n", PASSWORD)).expect("password file");
+    let mut settings = extra.to_vec();
+    settings.push(("BOOTSTRAP_ADMIN_EMAIL", email.clone()));
+    settings.push(("BOOTSTRAP_ADMIN_PASSWORD_FILE", file.display().to_string()));
+    // The file is read at start-up only.
+    let app = spawn_auth(&settings).await;
+    let admin = login(&app.client, &email, PASSWORD).await;
+    (app, admin)
 }
