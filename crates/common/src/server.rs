@@ -153,6 +153,30 @@ pub fn app(
 /// most of an idle service's heap).
 pub type ServedSpec = std::sync::Arc<std::sync::OnceLock<actix_web::web::Bytes>>;
 
+/// Makes the document once, before the workers start (each worker making its own left
+/// ~2.5 MiB of its transient copies in the worker's allocator arena). It is made on a
+/// thread of its own and copied out, so that all its transient memory is freed in that
+/// thread's arena, which glibc then gives back (made on this thread, it stayed in the
+/// main heap: auth idled at 4.1 MiB of heap instead of 1.3).
+fn served_spec(ctx: &AppContext, routes: fn(&mut web::ServiceConfig)) -> ServedSpec {
+    let made = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let made = ServedSpec::default();
+                drop(app(ctx, routes, None, made.clone()));
+                made.get().cloned()
+            })
+            .join()
+            .ok()
+            .flatten()
+    });
+    let spec = ServedSpec::default();
+    if let Some(made) = made {
+        let _ = spec.set(actix_web::web::Bytes::copy_from_slice(&made));
+    }
+    spec
+}
+
 async fn spec_file(
     req: HttpRequest,
     spec: aweb::Data<ServedSpec>,
@@ -292,11 +316,8 @@ impl Application {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .max(1);
+        let spec = served_spec(&ctx, routes);
         // Signals are ours to handle (see `run_until_stopped`).
-        // The document, made here once rather than by each worker (its transient copies
-        // stayed in the workers' allocator arenas: ~2.5 MiB each, idle).
-        let spec = ServedSpec::default();
-        drop(app(&ctx, routes, None, spec.clone()));
         let server = actix_web::HttpServer::new(move || {
             let state = state.clone();
             app(&ctx, routes, exported.clone(), spec.clone()).configure(move |cfg| state(cfg))
