@@ -134,6 +134,15 @@ enum JobError {
     Dims(i32),
 }
 
+impl peermesh_db::DbFailure for JobError {
+    fn database(&self) -> Option<&DbError> {
+        match self {
+            Self::Db(db) => Some(db),
+            _ => None,
+        }
+    }
+}
+
 async fn embed_one(
     db: &Db,
     worker: &Arc<Worker>,
@@ -210,19 +219,19 @@ async fn compute_and_store(
         worker.embedder.name().to_owned(),
         worker.embedder.dims() as i32,
     );
-    db.write(move |conn| {
+    db.try_write(move |conn| {
         // The dimensions first: a refusal leaves the job as it was, to be retried.
         let fixed = embeddings::claim_model(conn, &job.owner_id, &name, dims)?;
         if fixed != dims {
-            return Ok(Err(JobError::Dims(fixed)));
+            return Err(JobError::Dims(fixed));
         }
         if !embed_jobs::finish(conn, &job.item_id, job.version)? {
-            return Ok(Ok(None));
+            return Ok(None);
         }
         if !vectors.is_empty() {
             embeddings::replace(conn, &job.owner_id, &job.item_id, &name, &vectors)?;
         }
-        Ok(Ok(Some(vectors.len())))
+        Ok(Some(vectors.len()))
     })
-    .await?
+    .await
 }

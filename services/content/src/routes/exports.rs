@@ -285,23 +285,32 @@ pub async fn import(
         .db
         .write(move |conn| {
             let Some((key, hash)) = &idempotent else {
-                return Ok(Ok(import::write(conn, &path, &who, &limits, checked)?));
+                return Ok(Written::New(import::write(
+                    conn, &path, &who, &limits, checked,
+                )?));
             };
             // Another request with the key may have finished meanwhile.
             if let Some(first) = items_store::import_replay(conn, &who, key, now())? {
-                return Ok(Err(first));
+                return Ok(Written::Earlier(first));
             }
             let imported = import::write(conn, &path, &who, &limits, checked)?;
             let answer = serde_json::to_string(&imported).unwrap_or_default();
             items_store::remember_import(conn, &who, key, hash, &answer, now())?;
-            Ok(Ok(imported))
+            Ok(Written::New(imported))
         })
         .await?;
     drop(staged);
     match written {
-        Ok(imported) => Ok(Reply::new(imported)),
-        Err(first) => replayed(first, &request_hash),
+        Written::New(imported) => Ok(Reply::new(imported)),
+        Written::Earlier(first) => replayed(first, &request_hash),
     }
+}
+
+/// What an import's write did: imported the archive, or found its Idempotency-Key
+/// used before (that request's hash and answer).
+enum Written {
+    New(ImportOut),
+    Earlier((String, Option<String>)),
 }
 
 /// The answer of the import an `Idempotency-Key` was first used for, or 422 when it

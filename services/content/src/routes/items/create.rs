@@ -158,9 +158,11 @@ fn created(item: Item) -> Reply<ItemOut, Code<201>> {
     Reply::new(ItemOut::from(item)).etag(tag).location(location)
 }
 
+/// What a create did: made the item, or found the Idempotency-Key used before (with
+/// the same request body or another).
 enum Outcome {
     Created(String),
-    Replayed(String),
+    Replayed { same_body: bool, id: String },
 }
 
 /// The client asked for `Prefer: return=minimal` (RFC 7240).
@@ -209,14 +211,17 @@ pub async fn create(
                     if let Some((first_hash, item_id)) =
                         store::idempotent_replay(conn, &owner, key, now)?
                     {
-                        return Ok(Err((first_hash == *hash, item_id)));
+                        return Ok(Outcome::Replayed {
+                            same_body: first_hash == *hash,
+                            id: item_id,
+                        });
                     }
                     store::insert(conn, &prepared.item, &prepared.tags, &prepared.chunks)?;
                     store::remember_key(conn, &owner, key, hash, &prepared.item.id, now)?;
                 } else {
                     store::insert(conn, &prepared.item, &prepared.tags, &prepared.chunks)?;
                 }
-                Ok(Ok(prepared.item.id.clone()))
+                Ok(Outcome::Created(prepared.item.id.clone()))
             })
         };
     let retry = key.as_ref().map(|_| prepared.clone());
@@ -229,19 +234,21 @@ pub async fn create(
         }
         other => other?,
     };
-    let outcome = match result {
-        Ok(id) => Outcome::Created(id),
-        Err((true, id)) => Outcome::Replayed(id),
-        Err((false, _)) => {
+    let id = match result {
+        Outcome::Created(id)
+        | Outcome::Replayed {
+            same_body: true,
+            id,
+        } => id,
+        Outcome::Replayed {
+            same_body: false, ..
+        } => {
             return Err(ApiError::validation(vec![FieldError::new(
                 "Idempotency-Key",
                 "was already used with a different request body",
             )])
             .with_code("idempotency_key_reused"))
         }
-    };
-    let id = match outcome {
-        Outcome::Created(id) | Outcome::Replayed(id) => id,
     };
     if prefers_minimal(&req) {
         // Only `{"id"}` and `Location`: a writer of large documents (the ingestion
