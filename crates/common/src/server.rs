@@ -290,7 +290,7 @@ impl Application {
     }
 
     /// Starts serving on `listener`. `state` registers the service's own app data.
-    pub fn start<S>(
+    fn start<S>(
         ctx: AppContext,
         listener: TcpListener,
         settings: &ServerSettings,

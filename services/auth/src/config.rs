@@ -142,6 +142,13 @@ pub struct Settings {
     pub deletion: deletion::DeletionSettings,
 }
 
+impl AuthSettings {
+    /// `AUTH_TRUSTED_PROXIES`, parsed.
+    pub fn trusted_proxy_networks(&self) -> Result<Networks, ConfigError> {
+        Networks::from_var("AUTH_TRUSTED_PROXIES", &self.trusted_proxies)
+    }
+}
+
 impl ServiceSettings for Settings {
     const PREFIX: &'static str = "AUTH_";
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
@@ -157,7 +164,7 @@ impl ServiceSettings for Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        Networks::from_var("AUTH_TRUSTED_PROXIES", &self.auth.trusted_proxies)?;
+        self.auth.trusted_proxy_networks()?;
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             return Err(ConfigError::invalid(
                 "AUTH_REFRESH_TOKEN_TTL_SECS",

@@ -114,10 +114,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
             address: login_limit(auth.login_max_failures_per_ip),
             account: login_limit(auth.login_max_failures_account_wide),
         },
-        trusted_proxies: Arc::new(Networks::from_var(
-            "AUTH_TRUSTED_PROXIES",
-            &auth.trusted_proxies,
-        )?),
+        trusted_proxies: Arc::new(auth.trusted_proxy_networks()?),
     };
     let listener = peermesh_common::server::bind(&settings.server, DEFAULT_PORT)?;
     let mail_sender = state.mailer.start(db.clone(), readiness.clone());

@@ -207,6 +207,16 @@ impl ExportSettings {
     }
 }
 
+impl FeedSettings {
+    /// `CONTENT_WEBHOOK_ALLOWED_NETWORKS`, parsed.
+    pub fn webhook_networks(&self) -> Result<Networks, ConfigError> {
+        Networks::from_var(
+            "CONTENT_WEBHOOK_ALLOWED_NETWORKS",
+            &self.webhook_allowed_networks,
+        )
+    }
+}
+
 impl ServiceSettings for Settings {
     const PREFIX: &'static str = "CONTENT_";
     const DEFAULT_PORT: u16 = DEFAULT_PORT;
@@ -223,10 +233,7 @@ impl ServiceSettings for Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        Networks::from_var(
-            "CONTENT_WEBHOOK_ALLOWED_NETWORKS",
-            &self.feed.webhook_allowed_networks,
-        )?;
+        self.feed.webhook_networks()?;
         crate::validate::model(&self.embed.embed_model_name)
             .map_err(|m| ConfigError::invalid("CONTENT_EMBED_MODEL_NAME", m))
     }

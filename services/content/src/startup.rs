@@ -1,7 +1,6 @@
 //! Wiring: opens the database, loads the model, starts the background tasks and the
 //! HTTP server.
 
-use peermesh_common::config::Networks;
 use peermesh_common::health::Readiness;
 use peermesh_common::jwt::JwtValidator;
 use peermesh_common::server::{AppContext, Application, Shared, StartupError};
@@ -80,10 +79,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
     );
     let webhook_policy = std::sync::Arc::new(peermesh_common::outbound::AddressPolicy {
         allow_private: settings.feed.webhook_allow_private_networks,
-        allowed: Networks::from_var(
-            "CONTENT_WEBHOOK_ALLOWED_NETWORKS",
-            &settings.feed.webhook_allowed_networks,
-        )?,
+        allowed: settings.feed.webhook_networks()?,
     });
     if settings.feed.webhook_allow_private_networks {
         slog::warn!(ctx.logger, "CONTENT_WEBHOOK_ALLOW_PRIVATE_NETWORKS is on: webhooks may reach private addresses (development and tests only)");

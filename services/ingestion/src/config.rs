@@ -176,6 +176,14 @@ fn default_poll() -> u64 {
 }
 
 impl IngestSettings {
+    /// `INGEST_FETCH_ALLOWED_NETWORKS`, parsed.
+    pub fn fetch_networks(&self) -> Result<Networks, ConfigError> {
+        Networks::from_var(
+            "INGEST_FETCH_ALLOWED_NETWORKS",
+            &self.fetch_allowed_networks,
+        )
+    }
+
     pub fn runs_api(&self) -> bool {
         self.role != "worker"
     }
@@ -212,10 +220,7 @@ impl ServiceSettings for Settings {
                 "must not exceed INGEST_MAX_BYTES",
             ));
         }
-        Networks::from_var(
-            "INGEST_FETCH_ALLOWED_NETWORKS",
-            &ingest.fetch_allowed_networks,
-        )?;
+        ingest.fetch_networks()?;
         Ok(())
     }
 

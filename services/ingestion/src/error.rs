@@ -15,6 +15,9 @@ pub enum IngestError {
         "you have {0} jobs queued or running, the most allowed; retry when some have finished"
     )]
     TooManyJobs(i64),
+    /// A feed's manual refresh came too soon after the last (seconds to wait).
+    #[error("this feed was refreshed moments ago; retry in {0} s")]
+    RefreshTooSoon(i64),
     #[error("only failed or cancelled jobs can be retried; this one is {0}")]
     NotRetryable(String),
     #[error(transparent)]
@@ -37,6 +40,10 @@ impl From<IngestError> for ApiError {
             IngestError::TooManyJobs(_) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_jobs", detail)
                     .with_header(header::RETRY_AFTER, "30")
+            }
+            IngestError::RefreshTooSoon(wait) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "refresh_too_soon", detail)
+                    .with_header(header::RETRY_AFTER, &wait.to_string())
             }
             IngestError::NotRetryable(_) => ApiError::conflict("not_retryable", detail),
             IngestError::Db(db) => db.into(),

@@ -1,7 +1,6 @@
 //! Wiring: opens the database and the blob store, starts the queue workers and the
 //! HTTP server, as the role asks.
 
-use peermesh_common::config::Networks;
 use peermesh_common::health::Readiness;
 use peermesh_common::jwt::JwtValidator;
 use peermesh_common::metrics::Metrics;
@@ -68,10 +67,7 @@ pub async fn build(settings: Settings, logger: Logger) -> Result<Application, St
         fetcher: fetch::Fetcher::new(
             fetch::AddressPolicy {
                 allow_private: ingest.allow_private_networks,
-                allowed: Networks::from_var(
-                    "INGEST_FETCH_ALLOWED_NETWORKS",
-                    &ingest.fetch_allowed_networks,
-                )?,
+                allowed: ingest.fetch_networks()?,
             },
             std::time::Duration::from_secs(ingest.fetch_timeout_secs.max(1)),
         )?,

@@ -237,30 +237,19 @@ pub async fn refresh(
     let record = job.clone();
     let interval = TimeDelta::seconds(state.settings.feed_refresh_interval_secs.max(0));
     let cap = state.settings.active_jobs_per_user;
-    let refused = state
+    state
         .db
-        .write(move |conn| {
+        .try_write(move |conn| {
             let active = jobs::active_jobs(conn, &record.owner_id)?;
             if active >= cap {
-                return Ok(Some(IngestError::TooManyJobs(active).into()));
+                return Err(IngestError::TooManyJobs(active));
             }
             if let Some(wait) = feeds::request_refresh(conn, &record.owner_id, &feed.id, interval)?
             {
-                return Ok(Some(
-                    ApiError::new(
-                        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                        "refresh_too_soon",
-                        format!("this feed was refreshed moments ago; retry in {wait} s"),
-                    )
-                    .with_header(actix_web::http::header::RETRY_AFTER, &wait.to_string()),
-                ));
+                return Err(IngestError::RefreshTooSoon(wait));
             }
-            jobs::insert(conn, &record)?;
-            Ok(None)
+            Ok(jobs::insert(conn, &record)?)
         })
         .await?;
-    if let Some(refused) = refused {
-        return Err(refused);
-    }
     Ok(super::files::accepted(JobOut::from(&job)))
 }
